@@ -1,0 +1,1 @@
+"""The project's benchmarks: `make bench [ONLY=stage]` runs benchmarks/<stage>.py."""

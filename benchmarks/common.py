@@ -1,0 +1,53 @@
+"""Shared benchmark plumbing: medians, the machine header, and merging figures into
+bench/results.json under each benchmark's own key (written atomically)."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from slim.ingest.versions import code_version, machine_info
+
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results.json"
+console = Console()
+
+
+def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of fn() in seconds over `repeats` runs after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def record(section: str, figures: dict, results_path: Path = RESULTS) -> dict:
+    """Merge `figures` (flat keys without the section prefix) into results.json as
+    `section.key`, with the machine, date and commit; print them as a table."""
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(results_path.read_text()) if results_path.exists() else {}
+    data[section] = {
+        **figures,
+        "_machine": machine_info(),
+        "_date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "_commit": code_version(),
+    }
+    tmp = results_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, results_path)
+    table = Table(title=f"bench: {section}")
+    table.add_column("key")
+    table.add_column("value", justify="right")
+    for k, v in figures.items():
+        table.add_row(f"{section}.{k}", f"{v:.4g}" if isinstance(v, float) else str(v))
+    console.print(table)
+    return data

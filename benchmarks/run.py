@@ -1,0 +1,27 @@
+"""`make bench [ONLY=stage]`: run benchmarks/<stage>.py for each stage (or one)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+STAGES = ("ingest", "pipeline", "model", "train", "eval")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", choices=STAGES, default=None)
+    args = ap.parse_args(argv)
+    failed = []
+    for stage in ([args.only] if args.only else STAGES):
+        mod = importlib.import_module(f"benchmarks.{stage}")
+        try:
+            mod.main([])
+        except Exception as exc:  # report every stage, then fail
+            print(f"benchmark {stage} failed: {exc!r}", file=sys.stderr)
+            failed.append(stage)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

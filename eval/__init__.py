@@ -1,0 +1,2 @@
+"""Stage 5, eval: every downstream protocol (retrieval, linear, semi, finetune,
+transfer, features, flops, report). Nothing imports eval."""
