@@ -1,9 +1,25 @@
-"""PLACEHOLDER: replaced by the issue that owns this command."""
+"""`slim-eval features`: per-sample embeddings with ids and labels, to parquet."""
+from __future__ import annotations
+
 import click
+
+from slim.ingest.clitools import console
+
+from .options import feature_config, feature_options, open_target, run_protocol, show_config, target_options
 
 
 @click.command("features")
-def features():
-    """(not built yet)"""
-    raise click.ClickException("not built yet")
-
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True,
+              help="Output FILE.parquet (id, index, label, split, feature).")
+@click.option("--split", "parts", type=click.Choice(["train", "test"]), multiple=True,
+              help="Which parts of the benchmark (repeatable; default both).")
+@target_options
+@feature_options
+def features(out, parts, run, encoder, data, benchmark, **kw):
+    """Write frozen per-sample features (test transform, both persons) to parquet."""
+    from .export import FeaturesConfig, write_features
+    cfg = FeaturesConfig(out=out, parts=tuple(parts) or ("train", "test"), features=feature_config(kw))
+    target = open_target(run, encoder, data, benchmark)
+    show_config(cfg)
+    path, rows = run_protocol(write_features, target, cfg)
+    console.print(f"wrote {rows} rows to {path}")

@@ -1,9 +1,27 @@
-"""PLACEHOLDER: replaced by the issue that owns this command."""
+"""`slim-eval report RUN...`: the runs' results side by side with the paper's numbers."""
+from __future__ import annotations
+
+from pathlib import Path
+
 import click
+
+from slim.ingest.clitools import console, err_console, fail
 
 
 @click.command("report")
-def report():
-    """(not built yet)"""
-    raise click.ClickException("not built yet")
-
+@click.argument("runs", nargs=-1, type=click.Path(file_okay=False))
+def report(runs):
+    """One table over several runs (default: every run under runs/)."""
+    from .report import report_table
+    if not runs:
+        from slim.train.runs import list_runs
+        runs = [str(p) for p in list_runs()]
+    if not runs:
+        fail("no runs to report", "pass run folders, e.g. `slim-eval report runs/a runs/b`")
+    missing = [r for r in runs if not (Path(r) / "eval").is_dir()]
+    for r in missing:
+        err_console.print(f"[yellow]note:[/] {r} has no eval/ results yet (run `slim-eval linear --run {r}`)")
+    table, problems = report_table([Path(r) for r in runs])
+    for p in problems:
+        err_console.print(f"[yellow]skipped:[/] {p}")
+    console.print(table)

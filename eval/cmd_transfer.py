@@ -1,9 +1,29 @@
-"""PLACEHOLDER: replaced by the issue that owns this command."""
+"""`slim-eval transfer`: a source run's encoder, linear evaluation on another dataset."""
+from __future__ import annotations
+
 import click
+
+from .cmd_linear import linear_config, linear_options
+from .options import feature_options, open_target, run_protocol, selection_options, show_config
 
 
 @click.command("transfer")
-def transfer():
-    """(not built yet)"""
-    raise click.ClickException("not built yet")
-
+@click.option("--source", "source", type=click.Path(file_okay=False), required=True,
+              help="The pretraining run (e.g. runs/ntu60).")
+@click.option("--target", "target_dir", type=click.Path(file_okay=False), required=True,
+              help="The ingested target dataset (e.g. data/pku2).")
+@click.option("--benchmark", default=None, help="Benchmark of the target (default: its first).")
+@click.option("--encoder", default=None, metavar="random[:SEED]",
+              help="`random:SEED` for the baseline of the source's architecture.")
+@linear_options
+@selection_options
+@feature_options
+def transfer(source, target_dir, benchmark, encoder, **kw):
+    """Linear evaluation of a source run's encoder on another dataset (NTU -> PKU-MMD II)."""
+    from .results import print_result
+    from .transfer import run_transfer
+    cfg = linear_config(kw)
+    target = open_target(source, encoder, target_dir, benchmark)
+    show_config(cfg)
+    record, path = run_protocol(run_transfer, target, cfg)
+    print_result(record, path)

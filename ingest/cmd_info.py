@@ -1,9 +1,55 @@
-"""PLACEHOLDER: replaced by the issue that owns this command."""
+"""`slim-ingest info DIR`: what an ingested folder holds."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
 import click
+import numpy as np
+from rich.table import Table
+
+from slim.ingest.clitools import console, fail
 
 
 @click.command("info")
-def info():
-    """(not built yet)"""
-    raise click.ClickException("not built yet")
-
+@click.argument("folder", type=click.Path())
+def info(folder):
+    """Samples, classes, frames, persons, splits, subsets and skipped files."""
+    from slim.ingest.manifest import read_manifest
+    card_path = Path(folder) / "card.json"
+    if not card_path.is_file():
+        fail(f"{card_path}: missing", "ingest first: slim-ingest <dataset> --raw DIR --out DIR")
+    card = json.loads(card_path.read_text())
+    table, meta = read_manifest(folder)
+    frames = table.column("num_frames").to_numpy()
+    persons = table.column("num_persons").to_numpy()
+    t = Table(title=f"{folder} ({card['dataset']}, ingest v{card['ingest_version']})")
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    t.add_row("samples", str(card["num_samples"]))
+    t.add_row("classes", str(card["num_classes"]))
+    if len(frames):
+        q = np.percentile(frames, [0, 5, 50, 95, 100]).astype(int)
+        t.add_row("frames min/p5/median/p95/max", "/".join(map(str, q)))
+    for m in (1, 2):
+        t.add_row(f"samples with {m} person(s)", str(int((persons == m).sum())))
+    for bench, v in card["benchmarks"].items():
+        t.add_row(f"{bench} train / test", f"{v['train']} / {v['test']}")
+    for name, v in card.get("subsets", {}).items():
+        t.add_row(f"subset {name}", str(v))
+    for name, v in card.get("shards", {}).items():
+        t.add_row(f"shards {name}", str(v))
+    t.add_row("normalization", card["normalization"])
+    t.add_row("skipped files", str(len(card["skipped"])))
+    console.print(t)
+    if card["skipped"]:
+        s = Table(title="skipped")
+        s.add_column("file")
+        s.add_column("reason")
+        for row in card["skipped"][:50]:
+            s.add_row(row["file"], row["reason"])
+        console.print(s)
+        if len(card["skipped"]) > 50:
+            console.print(f"... and {len(card['skipped']) - 50} more (card.json)")
+    for w in card["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")

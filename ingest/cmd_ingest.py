@@ -1,27 +1,46 @@
-"""PLACEHOLDER: replaced by the issue that owns this command."""
+"""`slim-ingest ntu60|ntu120|pku2|synthetic --raw DIR [--raw DIR] --out DIR`."""
+from __future__ import annotations
+
+import json
+
 import click
 
-
-@click.command("ntu60")
-def ntu60():
-    """(not built yet)"""
-    raise click.ClickException("not built yet")
+from slim.ingest.clitools import console, fail
 
 
-@click.command("ntu120")
-def ntu120():
-    """(not built yet)"""
-    raise click.ClickException("not built yet")
+def _command(dataset: str, doc: str) -> click.Command:
+    @click.command(dataset, help=doc)
+    @click.option("--raw", "raw", multiple=True, required=True, type=click.Path(),
+                  help="folder with the raw files (searched recursively; repeatable)")
+    @click.option("--out", default="data", show_default=True, type=click.Path(),
+                  help="output root; the dataset goes to OUT/<dataset>/")
+    @click.option("--workers", default=2, show_default=True, type=int,
+                  help="parsing processes (0 or 1: in this process)")
+    @click.option("--shard-size", "shard_size", default=64.0, show_default=True, type=float,
+                  help="target WebDataset shard size in MB")
+    @click.option("--no-center", is_flag=True, help="keep raw camera coordinates")
+    def cmd(raw, out, workers, shard_size, no_center):
+        from slim.ingest.run import IngestConfig, IngestError, run
+        cfg = IngestConfig(dataset=dataset, raw=tuple(raw), out=out, workers=workers,
+                           shard_size_mb=shard_size, center=not no_center)
+        console.print(f"[bold]slim-ingest {dataset}[/] {json.dumps(cfg.to_dict())}")
+        try:
+            out_dir, card = run(cfg, progress=True, log=console.print)
+        except IngestError as e:
+            fail(str(e), "check --raw; see `slim-ingest " + dataset + " --help`")
+        benches = ", ".join(f"{b} {v['train']}/{v['test']}" for b, v in card["benchmarks"].items())
+        console.print(f"[green]done[/]: {out_dir}: {card['num_samples']} samples, "
+                      f"{card['num_classes']} classes, {benches} (train/test), "
+                      f"{len(card['skipped'])} skipped")
+    return cmd
 
 
-@click.command("pku2")
-def pku2():
-    """(not built yet)"""
-    raise click.ClickException("not built yet")
-
-
-@click.command("synthetic")
-def synthetic():
-    """(not built yet)"""
-    raise click.ClickException("not built yet")
-
+ntu60 = _command("ntu60", "Ingest NTU RGB+D 60 `.skeleton` files (S001-S017).")
+ntu120 = _command("ntu120", "Ingest NTU RGB+D 120 `.skeleton` files (S001-S032; give both "
+                  "archives' folders with --raw twice, or their common parent).")
+pku2 = _command("pku2", "Ingest PKU-MMD phase II: --raw is a root holding the skeleton folder "
+                "(e.g. skeleton/ or PKU_Skeleton_Renew/), the label folder (any folder whose "
+                "name contains 'label', e.g. label/ or Train_Label_PKU_final/) and optionally "
+                "cross_subject_v2.txt.")
+synthetic = _command("synthetic", "Ingest the synthetic generator's NTU-format files with "
+                     "NTU-60 rules (xsub over performers, xview cameras 2,3 vs 1).")

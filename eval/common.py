@@ -1,0 +1,48 @@
+"""Pieces every protocol shares: the device, the train/test features of a target with
+the cache in `<out>/eval/cache/`, and the carved validation part."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .features import Features, cached_features
+from .split import carve_validation
+from .target import EvalTarget
+
+SELECTIONS = ("val", "test")
+
+
+@dataclass(frozen=True)
+class FeatureOptions:
+    """How frozen features are made (shared by retrieval, linear, transfer, features)."""
+    pool: str = "cls+mean"        # cls | mean | cls+mean (DESIGN decision 8)
+    batch_size: int = 256         # samples per encoder batch
+    num_workers: int = 0          # DataLoader workers
+    device: str = "auto"          # auto | cpu | cuda | cuda:N
+    cache: bool = True            # keep features in <out>/eval/cache/
+    progress: bool = True
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def split_features(target: EvalTarget, part: str, opts: FeatureOptions,
+                   column: str | None = None) -> Features:
+    """Features of `<benchmark>_<part>` (or of an explicit manifest column)."""
+    column = column or f"{target.benchmark}_{part}"
+    return cached_features(target.encoder, target.sha256, target.data_dir, column,
+                           target.out_dir / "eval" / "cache" if opts.cache else None,
+                           pool=opts.pool, batch_size=opts.batch_size,
+                           device=pick_device(opts.device), num_workers=opts.num_workers,
+                           progress=opts.progress)
+
+
+def carve(y: torch.Tensor | np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, val) positions of a training split, stratified (see split.carve_validation)."""
+    y = y.numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    return carve_validation(y, fraction, np.random.default_rng(seed))

@@ -1,0 +1,56 @@
+"""Per-sample embeddings to parquet, keyed by dataset id (never by array position):
+columns id, index, label, split, feature (fixed-size list of float32); schema metadata
+says which encoder, data, benchmark, pool and transform produced them."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from slim.ingest.versions import code_version
+
+from .common import FeatureOptions, split_features
+from .features import TRANSFORM
+from .target import EvalTarget
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    out: str = "features.parquet"
+    parts: tuple[str, ...] = ("train", "test")
+    features: FeatureOptions = FeatureOptions()
+
+
+def write_features(target: EvalTarget, cfg: FeaturesConfig) -> tuple[Path, int]:
+    """Extract (or load cached) features of each part and write one parquet file.
+    Returns (path, rows)."""
+    tables = []
+    for part in cfg.parts:
+        f = split_features(target, part, cfg.features)
+        x = f.x.numpy().astype(np.float32)                                 # [N, F]
+        feat = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1])
+        tables.append(pa.table({
+            "id": pa.array(f.ids, pa.string()),
+            "index": pa.array(f.index, pa.int64()),
+            "label": pa.array(f.y.numpy().astype(np.int16), pa.int16()),
+            "split": pa.array([f"{target.benchmark}_{part}"] * len(f.ids), pa.string()),
+            "feature": feat,
+        }))
+    table = pa.concat_tables(tables)
+    meta = {"slim.encoder_sha256": target.sha256, "slim.encoder": target.label,
+            "slim.data": str(target.data_dir), "slim.dataset": target.dataset,
+            "slim.benchmark": target.benchmark, "slim.pool": cfg.features.pool,
+            "slim.transform": TRANSFORM, "slim.code_version": code_version()}
+    table = table.replace_schema_metadata({k.encode(): (v if isinstance(v, str) else json.dumps(v)).encode()
+                                           for k, v in meta.items()})
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, out)
+    return out, table.num_rows

@@ -1,0 +1,94 @@
+"""Click options every `slim-eval` protocol shares (what to evaluate, on which data, how
+features are made) and the glue that turns them into an EvalTarget with readable
+errors."""
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict
+
+import click
+
+from slim.ingest.clitools import console, fail
+
+from .common import FeatureOptions
+from .target import EvalTarget, TargetError, resolve_target
+
+
+def target_options(fn):
+    """--run, --encoder, --data, --benchmark."""
+    opts = [
+        click.option("--run", "run", type=click.Path(file_okay=False), default=None,
+                     help="Run folder (default: the latest under runs/); its exported "
+                          "teacher encoder.pt is used, exported first if missing."),
+        click.option("--encoder", "encoder", default=None, metavar="FILE|random[:SEED]",
+                     help="An encoder file instead of the run's, or `random:SEED`: a randomly "
+                          "initialised encoder of the run's architecture (the baseline)."),
+        click.option("--data", "data", type=click.Path(file_okay=False), default=None,
+                     help="Ingested data folder (default: the run's dataset from run.json)."),
+        click.option("--benchmark", default=None, help="xsub, xview, xset (default: the run's)."),
+    ]
+    return functools.reduce(lambda f, o: o(f), reversed(opts), fn)
+
+
+def feature_options(fn):
+    """--pool, --feature-batch, --workers, --device, --no-cache, --no-progress."""
+    opts = [
+        click.option("--pool", type=click.Choice(["cls", "mean", "cls+mean"]), default="cls+mean",
+                     show_default=True, help="Feature: class token, mean patch token, or both."),
+        click.option("--feature-batch", type=int, default=256, show_default=True,
+                     help="Samples per encoder batch when extracting features."),
+        click.option("--workers", type=int, default=0, show_default=True, help="DataLoader workers."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N."),
+        click.option("--no-cache", is_flag=True, help="Do not read or write <run>/eval/cache/."),
+        click.option("--no-progress", is_flag=True, help="No progress bar."),
+    ]
+    return functools.reduce(lambda f, o: o(f), reversed(opts), fn)
+
+
+def selection_options(fn):
+    """--select-on, --val-fraction, --val-seed."""
+    opts = [
+        click.option("--select-on", type=click.Choice(["val", "test"]), default="val",
+                     show_default=True,
+                     help="val: choose epoch / hyper-parameters on a validation part of the "
+                          "training split (honest); test: the papers' protocol (best test epoch)."),
+        click.option("--val-fraction", type=float, default=0.1, show_default=True,
+                     help="Share of the training split carved out for validation (stratified)."),
+        click.option("--val-seed", type=int, default=0, show_default=True,
+                     help="Seed of the validation carving."),
+    ]
+    return functools.reduce(lambda f, o: o(f), reversed(opts), fn)
+
+
+def feature_config(kw: dict) -> FeatureOptions:
+    return FeatureOptions(pool=kw["pool"], batch_size=kw["feature_batch"],
+                          num_workers=kw["workers"], device=kw["device"],
+                          cache=not kw["no_cache"], progress=not kw["no_progress"])
+
+
+def open_target(run, encoder, data, benchmark) -> EvalTarget:
+    """resolve_target with errors turned into `fail(message, hint)`; prints what was
+    picked by default."""
+    try:
+        t = resolve_target(run, encoder, data, benchmark,
+                           announce=lambda s: console.print(f"[dim]{s}[/]"))
+    except TargetError as e:
+        fail(str(e), e.hint)
+    console.print(f"[dim]encoder: {t.label} ({t.encoder_path or 'random init'}, sha256 "
+                  f"{t.sha256[:12]}) · data: {t.data_dir} ({t.dataset} {t.benchmark})[/]")
+    return t
+
+
+def show_config(cfg) -> None:
+    console.print(f"[dim]config: {asdict(cfg)}[/]")
+
+
+def run_protocol(fn, *args, **kwargs):
+    """Call a protocol; data problems (a missing split column, a bad sample, mismatched
+    layouts) become a readable error instead of a traceback."""
+    try:
+        return fn(*args, **kwargs)
+    except TargetError as e:
+        fail(str(e), e.hint)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        fail(str(e), "check --data / --benchmark, or re-ingest the dataset with slim-ingest")

@@ -1,0 +1,47 @@
+"""The retrieval protocol: k-NN of test-split features against the training split
+(gallery), cosine on L2-normalised features, DINO-weighted votes for k > 1. There is no
+hyper-parameter to select, so the test split is used once by construction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .common import FeatureOptions, pick_device, split_features
+from .knn import knn_accuracy
+from .results import result_path, write_result
+from .target import EvalTarget
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    ks: tuple[int, ...] = (1, 10, 20)
+    temperature: float = 0.07     # DINO vote weighting exp(sim / T)
+    query_chunk: int = 4096       # queries per block (memory ~ query_chunk x gallery_chunk)
+    gallery_chunk: int = 16384
+    features: FeatureOptions = FeatureOptions()
+
+
+def run_retrieval(target: EvalTarget, cfg: RetrievalConfig) -> tuple[dict, "Path"]:
+    """Evaluate, write `<out>/eval/retrieval[_random].json`; returns (record, path)."""
+    train = split_features(target, "train", cfg.features)
+    test = split_features(target, "test", cfg.features)
+    device = pick_device(cfg.features.device)
+    acc = knn_accuracy(train.x.to(device), train.y, test.x.to(device), test.y, cfg.ks,
+                       num_classes=target.num_classes, temperature=cfg.temperature,
+                       query_chunk=cfg.query_chunk, gallery_chunk=cfg.gallery_chunk)
+    metrics = {f"top1_k{k}": v for k, v in acc.items()}
+    if 1 in acc:
+        metrics["top1"] = acc[1]
+    path = result_path(target.out_dir, "retrieval", target.label)
+    record = write_result(path, protocol="retrieval", selection="none", dataset=target.dataset,
+                          benchmark=target.benchmark,
+                          split_sizes={"gallery": len(train.ids), "query": len(test.ids)},
+                          metrics=metrics, config=cfg, encoder=target.encoder_record(),
+                          extra={"data": str(target.data_dir), "transform": _transform()})
+    return record, path
+
+
+def _transform() -> str:
+    from .features import TRANSFORM
+    return TRANSFORM

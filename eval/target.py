@@ -1,0 +1,176 @@
+"""What an evaluation runs on: an encoder (a run's exported teacher, a file, or a random
+initialisation of a run's architecture), a data folder and a benchmark, with defaults
+taken from the run so that a bare `slim-eval retrieval --k 1` does the expected thing."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from slim.ingest.manifest import read_manifest
+from slim.model.encoder import Encoder
+from slim.model.io import load_encoder
+
+
+class TargetError(ValueError):
+    """A user-facing problem with the inputs: `message` and a `hint` with the fix."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+@dataclass
+class EvalTarget:
+    encoder: Encoder              # eval mode, CPU
+    label: str                    # "trained" | "random:SEED"
+    sha256: str                   # of the encoder file; for random: of (seed, config)
+    encoder_path: Path | None
+    run_dir: Path | None
+    out_dir: Path                 # results go to out_dir/eval/
+    data_dir: Path
+    dataset: str
+    benchmark: str
+    num_classes: int
+    meta: dict                    # manifest metadata
+
+    def encoder_record(self) -> dict:
+        return {"label": self.label, "sha256": self.sha256,
+                "path": str(self.encoder_path) if self.encoder_path else None,
+                "run": str(self.run_dir) if self.run_dir else None,
+                "config": asdict(self.encoder.cfg)}
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_run_json(run_dir: Path) -> dict:
+    """run.json of a run folder (train's contract: data, dataset, benchmark, status...)."""
+    p = Path(run_dir) / "run.json"
+    if not p.is_file():
+        raise TargetError(f"{run_dir}: not a run folder (no run.json)",
+                          "pass a folder made by `slim-train pretrain`, or --encoder FILE --data DIR")
+    return json.loads(p.read_text())
+
+
+def latest_run_dir() -> Path:
+    """The newest run under runs/ (train's `latest_run`)."""
+    try:
+        from slim.train.runs import latest_run
+    except ImportError as e:  # pragma: no cover - train is part of the package
+        raise TargetError(f"cannot look up the latest run ({e})", "pass --run RUN") from e
+    run = latest_run()
+    if run is None:
+        raise TargetError("no run found under runs/",
+                          "train one with `slim-train pretrain`, or pass --run RUN / --encoder FILE --data DIR")
+    return Path(run)
+
+
+def run_encoder_path(run_dir: Path) -> Path:
+    """`<run>/encoder.pt`, exported first from the latest checkpoint when missing or older."""
+    existing = Path(run_dir) / "encoder.pt"
+    try:
+        from slim.train.checkpoint import export_encoder
+    except ImportError:  # a train stage without checkpoints: the exported file is all there is
+        if existing.is_file():
+            return existing
+        raise TargetError(f"{run_dir}: no encoder.pt", "export it with `slim-train export RUN`") from None
+    from slim.train.checkpoint import CheckpointError
+    try:
+        return Path(export_encoder(Path(run_dir)))
+    except (CheckpointError, FileNotFoundError) as e:
+        # A run folder assembled by hand (or copied without checkpoints) still has its export.
+        if existing.is_file():
+            return existing
+        raise TargetError(f"{run_dir}: no encoder.pt and no checkpoint to export it from ({e})",
+                          "let the run write a checkpoint, or pass --encoder FILE") from e
+
+
+def random_encoder(like: Encoder, seed: int) -> tuple[Encoder, str]:
+    """A fresh encoder of `like`'s architecture initialised from `seed` (the baseline).
+    Returns (encoder in eval mode, sha256 of seed + config)."""
+    g = torch.Generator().manual_seed(seed)
+    enc = Encoder(like.cfg, generator=g).eval()
+    key = json.dumps({"random": seed, "config": asdict(like.cfg)}, sort_keys=True)
+    return enc, hashlib.sha256(key.encode()).hexdigest()
+
+
+def parse_encoder_option(value: str | None) -> tuple[str, int | None, Path | None]:
+    """`--encoder` -> (kind, seed, path): None -> ("trained", None, None);
+    "random" / "random:SEED" -> ("random", SEED, None); a file -> ("file", None, path)."""
+    if value is None or value == "trained":
+        return "trained", None, None
+    if value == "random" or value.startswith("random:"):
+        seed = value.partition(":")[2] or "0"
+        if not seed.isdigit():
+            raise TargetError(f"--encoder {value}: the seed must be a non-negative integer",
+                              "write --encoder random:0")
+        return "random", int(seed), None
+    return "file", None, Path(value)
+
+
+def resolve_target(run: str | Path | None = None, encoder: str | None = None,
+                   data: str | Path | None = None, benchmark: str | None = None,
+                   announce=None) -> EvalTarget:
+    """Resolve the CLI/library inputs into an EvalTarget.
+
+    run: a run folder (None: the latest under runs/ unless encoder is a file).
+    encoder: None/"trained" (the run's encoder.pt), "random[:SEED]", or an encoder file.
+    data/benchmark: default to the run's (run.json); required with a bare encoder file.
+    announce: optional callable(str) told which run and data were picked by default.
+    """
+    kind, seed, enc_path = parse_encoder_option(encoder)
+    run_dir = Path(run) if run is not None else None
+    if run_dir is None and kind != "file":
+        run_dir = latest_run_dir()
+        if announce:
+            announce(f"run: {run_dir} (latest under runs/; --run to choose)")
+    info = read_run_json(run_dir) if run_dir is not None else {}
+    if kind == "file":
+        if not enc_path.is_file():
+            raise TargetError(f"{enc_path}: no such encoder file",
+                              "pass --encoder FILE (from `slim-train export`), random:SEED, or --run RUN")
+        path = enc_path
+    else:
+        path = run_encoder_path(run_dir)
+    try:
+        enc, _meta = load_encoder(path)
+    except (ValueError, FileNotFoundError) as e:
+        raise TargetError(str(e), "re-export the encoder with `slim-train export RUN`") from e
+    if kind == "random":
+        enc, sha = random_encoder(enc, seed)
+        label, path_rec = f"random:{seed}", None
+    else:
+        sha, label, path_rec = file_sha256(path), "trained", path
+    if data is None:
+        if not info.get("data"):
+            raise TargetError("no data folder: the encoder file says nothing about its dataset",
+                              "pass --data DIR (a folder written by slim-ingest)")
+        data = info["data"]
+        if announce:
+            announce(f"data: {data} (the run's dataset; --data to choose)")
+    data_dir = Path(data)
+    try:
+        _table, meta = read_manifest(data_dir)
+    except FileNotFoundError as e:
+        raise TargetError(str(e), "pass --data DIR pointing at an ingested dataset") from e
+    benchmarks = list(meta.get("benchmarks") or [])
+    if benchmark is None:
+        benchmark = info.get("benchmark") if info.get("benchmark") in benchmarks else None
+        benchmark = benchmark or (benchmarks[0] if benchmarks else None)
+    if benchmark not in benchmarks:
+        raise TargetError(f"{data_dir}: benchmark {benchmark!r} is not one of {benchmarks}",
+                          f"pass --benchmark {benchmarks[0] if benchmarks else 'xsub'}")
+    out_dir = run_dir if run_dir is not None else path.parent
+    return EvalTarget(encoder=enc, label=label, sha256=sha, encoder_path=path_rec,
+                      run_dir=run_dir, out_dir=out_dir, data_dir=data_dir,
+                      dataset=str(meta.get("dataset")), benchmark=benchmark,
+                      num_classes=int(meta["num_classes"]), meta=meta)

@@ -1,0 +1,92 @@
+"""Parsed chunks: the resumable half of a run. Each chunk of raw units is parsed and
+denoised by a worker process and written atomically to `<out>/.work/chunk-%06d.npz`
+(no pickle). A chunk file that exists is complete; a re-run skips it."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from slim.ingest.datasets import Job, process
+from slim.ingest.ntu_reader import BadFile
+from slim.ingest.topology import NUM_JOINTS
+
+
+def chunk_path(work_dir: Path, k: int) -> Path:
+    return Path(work_dir) / f"chunk-{k:06d}.npz"
+
+
+def process_chunk(args: tuple) -> dict:
+    """Worker entry point (module level: spawn-safe). args = (k, dataset, jobs, center,
+    work_dir). Writes chunk k and returns its summary {k, samples, skipped}."""
+    k, dataset, jobs, center, work_dir = args
+    joints, ids, labels, frames, persons, offsets = [], [], [], [], [], [0]
+    fields, notes, skipped, files = [], {}, [], {}
+    for job in jobs:
+        try:
+            samples, hashes = process(dataset, job, center)
+        except BadFile as e:
+            skipped.append({"file": Path(job.paths[0]).name, "reason": str(e)})
+            continue
+        except OSError as e:
+            skipped.append({"file": Path(job.paths[0]).name, "reason": f"cannot read: {e}"})
+            continue
+        files.update(hashes)
+        for s in samples:
+            t, m = s.joints.shape[:2]
+            joints.append(s.joints.reshape(t * m, NUM_JOINTS, 3))
+            offsets.append(offsets[-1] + t * m)
+            ids.append(s.id)
+            labels.append(s.label)
+            frames.append(t)
+            persons.append(m)
+            fields.append(s.fields)
+            if s.notes:
+                notes[s.id] = s.notes
+    info = {"fields": fields, "notes": notes, "skipped": skipped, "files": files}
+    arrays = {
+        "joints": np.concatenate(joints) if joints else np.zeros((0, NUM_JOINTS, 3), np.float32),
+        "offsets": np.asarray(offsets, np.int64),
+        "num_frames": np.asarray(frames, np.int32),
+        "num_persons": np.asarray(persons, np.int8),
+        "label": np.asarray(labels, np.int16),
+        "id": np.asarray(ids, dtype=np.str_) if ids else np.zeros(0, dtype="<U1"),
+        "info": np.frombuffer(json.dumps(info).encode(), dtype=np.uint8),
+    }
+    path = chunk_path(work_dir, k)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+    return {"k": k, "samples": len(ids), "skipped": skipped}
+
+
+class Chunk:
+    """A finished chunk, read back: small arrays at once, joints on demand."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with np.load(path, allow_pickle=False) as z:
+            self.offsets = z["offsets"]
+            self.num_frames = z["num_frames"]
+            self.num_persons = z["num_persons"]
+            self.label = z["label"]
+            self.ids = [str(s) for s in z["id"]]
+            self.info = json.loads(z["info"].tobytes().decode())
+
+    def joints(self) -> np.ndarray:
+        """float32 [R, 25, 3], the chunk's rows (sample i: offsets[i]:offsets[i+1])."""
+        with np.load(self.path, allow_pickle=False) as z:
+            return z["joints"]
+
+
+def chunk_jobs(jobs: list[Job], max_per_chunk: int = 64) -> list[list[Job]]:
+    """Split jobs (in name order) into chunks of at most `max_per_chunk`, and at least 16
+    chunks when there are enough jobs, so small runs still spread over the workers. The
+    split depends on the jobs only (not on --workers), so a resumed run finds its chunks."""
+    if not jobs:
+        return []
+    size = max(1, min(max_per_chunk, -(-len(jobs) // 16)))
+    return [jobs[i:i + size] for i in range(0, len(jobs), size)]

@@ -1,0 +1,105 @@
+"""Transformer pieces of the encoder: attention with temporal RoPE on patch tokens,
+the two feed-forward kinds (SwiGLU as released, GELU MLP as a plain ViT), drop-path
+and the pre-norm block."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .rope import apply_rope
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention. The first `prefix` tokens (cls, registers) are not
+    rotated; the rest are patch tokens rotated by their temporal index.
+
+    `fused = True` uses scaled_dot_product_attention; `False` runs the same maths with
+    explicit matmuls, which FLOP counters can see (PROTOCOLS "Cost convention")."""
+
+    def __init__(self, dim: int, heads: int, qkv_bias: bool = True):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}: change EncoderConfig")
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.fused = True
+
+    def forward(self, x: torch.Tensor, prefix: int, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """x: [B, N, D] (prefix tokens first) -> [B, N, D]. rope: cos, sin [N - prefix, head_dim] or None."""
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        if rope is not None:
+            cos, sin = rope
+            q = torch.cat([q[:, :, :prefix], apply_rope(q[:, :, prefix:], cos, sin)], dim=2)
+            k = torch.cat([k[:, :, :prefix], apply_rope(k[:, :, prefix:], cos, sin)], dim=2)
+        if self.fused:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            attn = (q * self.head_dim ** -0.5) @ k.transpose(-2, -1)
+            out = attn.softmax(dim=-1) @ v
+        return self.proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class SwiGLU(nn.Module):
+    """SwiGLU feed-forward (DINOv2's fused layout: one D -> 2H projection)."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.w12 = nn.Linear(dim, 2 * hidden)
+        self.w3 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[..., D] -> [..., D]"""
+        x1, x2 = self.w12(x).chunk(2, dim=-1)
+        return self.w3(F.silu(x1) * x2)
+
+
+class Mlp(nn.Module):
+    """GELU MLP of a plain ViT."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[..., D] -> [..., D]"""
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth on a residual branch, per sample. x: [B, ...] -> [B, ...]."""
+    if rate <= 0.0 or not training:
+        return x
+    keep = 1.0 - rate
+    # Sampled from torch's default generator: drop-path only runs in fine-tuning, whose
+    # loop owns and seeds that generator (like dropout).
+    m = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+    return x * m / keep
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(LN x), then x + ffn(LN x)."""
+
+    def __init__(self, dim: int, heads: int, ffn: str, ffn_hidden: int, qkv_bias: bool,
+                 drop_path_rate: float, ln_eps: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=ln_eps)
+        self.attn = Attention(dim, heads, qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=ln_eps)
+        if ffn == "swiglu":
+            self.mlp = SwiGLU(dim, ffn_hidden)
+        elif ffn == "mlp":
+            self.mlp = Mlp(dim, ffn_hidden)
+        else:
+            raise ValueError(f"unknown ffn {ffn!r}: use 'swiglu' or 'mlp'")
+        self.drop_path_rate = drop_path_rate
+
+    def forward(self, x: torch.Tensor, prefix: int, rope) -> torch.Tensor:
+        """x: [B, N, D] -> [B, N, D]"""
+        x = x + drop_path(self.attn(self.norm1(x), prefix, rope), self.drop_path_rate, self.training)
+        x = x + drop_path(self.mlp(self.norm2(x)), self.drop_path_rate, self.training)
+        return x

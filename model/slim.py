@@ -1,0 +1,151 @@
+"""SLiM meta-architecture: student encoder + heads trained by back-propagation, EMA
+teacher (no gradients, unmasked global views), and the three losses on the pipeline's
+pretraining batch (docs/internals.md)."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .encoder import Encoder, EncoderConfig
+from .glcl import glcl_loss
+from .head import DINOHead, HeadConfig
+from .koleo import koleo_loss
+from .mfm import mfm_loss
+from .params import param_spec
+from .sinkhorn import sinkhorn_knopp
+
+
+@dataclass(frozen=True)
+class SLiMConfig:
+    """Loss weights 0 switch a branch off entirely (ablations): its head is not built and
+    its inputs are not computed (GLCL off also skips the local views)."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    student_temp: float = 0.1
+    mfm_weight: float = 1.0
+    glcl_weight: float = 1.0
+    koleo_weight: float = 0.1
+    sinkhorn_iterations: int = 3
+    patch_embed_lr_mult: float = 0.2
+
+    @classmethod
+    def tiny(cls, **overrides) -> "SLiMConfig":
+        return cls(**{"encoder": EncoderConfig.tiny(), "head": HeadConfig.tiny(), **overrides})
+
+
+def _views_first(x: torch.Tensor) -> torch.Tensor:
+    """[B, n, ...] -> [n * B, ...], view-major (row v * B + b), so each view is a contiguous block."""
+    return x.transpose(0, 1).flatten(0, 1)
+
+
+class SLiM(nn.Module):
+    """`forward_loss(batch, teacher_temp)` -> {"loss", "mfm", "glcl", "koleo",
+    "glcl_terms", "masked_tokens"} (0-dim tensors; only "loss" carries a graph).
+    `forward` is the same call, so the module can be wrapped in DDP."""
+
+    def __init__(self, cfg: SLiMConfig, generator: torch.Generator | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.student = Encoder(cfg.encoder, generator)
+        heads = {}
+        if cfg.glcl_weight > 0:
+            heads["glcl"] = DINOHead(cfg.encoder.dim, cfg.head, generator)
+        if cfg.mfm_weight > 0:
+            heads["mfm"] = DINOHead(cfg.encoder.dim, cfg.head, generator)
+        self.heads = nn.ModuleDict(heads)
+        self.teacher = copy.deepcopy(self.student).requires_grad_(False)
+        self.teacher_heads = copy.deepcopy(self.heads).requires_grad_(False)
+
+    # -- optimiser and EMA --------------------------------------------------------------
+
+    def param_groups_spec(self) -> list[dict]:
+        """Student trainable parameters (encoder as "student.*", heads as "heads.<name>.*")
+        with their optimiser roles: see `slim.model.params` for the rules."""
+        named = [(f"student.{n}", p) for n, p in self.student.named_parameters()]
+        named += [(f"heads.{n}", p) for n, p in self.heads.named_parameters()]
+        return param_spec(named, self.cfg.patch_embed_lr_mult)
+
+    def _pairs(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        s = list(self.student.parameters()) + list(self.heads.parameters())
+        t = list(self.teacher.parameters()) + list(self.teacher_heads.parameters())
+        return s, t
+
+    @torch.no_grad()
+    def update_teacher(self, momentum: float) -> None:
+        """teacher <- m * teacher + (1 - m) * student, over encoder and heads."""
+        s, t = self._pairs()
+        torch._foreach_mul_(t, momentum)
+        torch._foreach_add_(t, [p.detach() for p in s], alpha=1.0 - momentum)
+
+    # -- loss ---------------------------------------------------------------------------
+
+    def forward(self, batch: dict, teacher_temp: float) -> dict[str, torch.Tensor]:
+        return self.forward_loss(batch, teacher_temp)
+
+    def forward_loss(self, batch: dict, teacher_temp: float) -> dict[str, torch.Tensor]:
+        """batch: the pipeline's pretraining batch:
+        "global" float [B, 2, T, V, C], "global_mask" bool [B, 2, T/P_T * V],
+        "locals" [{"x" [B, n_s, T_s, V, C], "mask" bool [B, n_s, T_s/P_T * V], "anchor" int [n_s]}].
+        teacher_temp: teacher softmax temperature of this step (student's is cfg.student_temp).
+        The student runs once per view length (all views of that length batched), the
+        teacher once over the 2B unmasked global views."""
+        cfg = self.cfg
+        dev = self.student.cls_token.device
+        g = batch["global"].to(dev, non_blocking=True)
+        b, n_global = g.shape[:2]
+        if n_global != 2:
+            raise ValueError(f"batch['global'] must hold 2 global views per sample, got {n_global}")
+        gx = _views_first(g)                                                   # [2B, T, V, C]
+        gm = _views_first(batch["global_mask"].to(dev, non_blocking=True))     # [2B, N]
+        do_glcl, do_mfm = cfg.glcl_weight > 0, cfg.mfm_weight > 0
+        s_g = self.student(gx, gm)
+        with torch.no_grad():
+            t_g = self.teacher(gx)
+        zero = s_g["cls"].new_zeros((), dtype=torch.float32)
+        out = {"mfm": zero, "glcl": zero, "koleo": zero,
+               "glcl_terms": torch.tensor(0), "masked_tokens": gm.sum()}
+        loss = zero
+
+        if do_glcl:
+            with torch.no_grad():
+                t_logits = self.teacher_heads["glcl"](t_g["cls"])              # [2B, K]
+                t_probs = sinkhorn_knopp(t_logits, teacher_temp, cfg.sinkhorn_iterations).view(2, b, -1)
+            cls_list = [s_g["cls"]]                                            # view 0, 1: globals
+            targets = [(0, 1), (1, 0)]                                         # (anchor, student view)
+            view = 2
+            for scale in batch.get("locals", []):
+                x = scale["x"].to(dev, non_blocking=True)
+                n_s = x.shape[1]
+                if n_s == 0:
+                    continue
+                m = _views_first(scale["mask"].to(dev, non_blocking=True))
+                cls_list.append(self.student(_views_first(x), m if bool(m.any()) else None)["cls"])
+                for j, a in enumerate(scale["anchor"].tolist()):
+                    targets.append((int(a), view + j))
+                view += n_s
+            s_logits = self.heads["glcl"](torch.cat(cls_list)).view(view, b, -1)  # [S, B, K]
+            out["glcl"] = glcl_loss(t_probs, s_logits, targets, cfg.student_temp)
+            out["glcl_terms"] = torch.tensor(len(targets))
+            loss = loss + cfg.glcl_weight * out["glcl"]
+
+        if do_mfm:
+            sp = s_g["patches"].flatten(1, 2)[gm]                               # [N_m, D] masked only
+            with torch.no_grad():
+                tp = t_g["patches"].flatten(1, 2)[gm]
+                t_probs_p = sinkhorn_knopp(self.teacher_heads["mfm"](tp), teacher_temp, cfg.sinkhorn_iterations)
+            view_of_token = torch.nonzero(gm)[:, 0]                             # [N_m], row-major like gm's boolean index
+            out["mfm"] = mfm_loss(t_probs_p, self.heads["mfm"](sp), view_of_token, 2 * b, cfg.student_temp)
+            loss = loss + cfg.mfm_weight * out["mfm"]
+
+        if cfg.koleo_weight > 0:
+            # Summed over the two global views, as DINOv2 (each view's batch separately).
+            out["koleo"] = sum(koleo_loss(c) for c in s_g["cls"].chunk(2))
+            loss = loss + cfg.koleo_weight * out["koleo"]
+
+        res = {k: v.detach() for k, v in out.items()}
+        res["loss"] = loss
+        return res

@@ -1,0 +1,145 @@
+"""Where samples come from: the map-style HDF5 dataset (any split/subset of the
+manifest) and the streaming WebDataset shards for pretraining.
+
+Both hand out the same item: {"joints": float32 [T, M, V, C] (metres), "label": int,
+"index": int (row in samples.h5), "id": str}.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+import torch.utils.data
+
+from slim.ingest.h5store import H5Samples
+from slim.ingest.manifest import read_manifest
+
+
+def split_rows(data_dir: str | os.PathLike, split: str | None = None,
+               subset: str | None = None) -> np.ndarray:
+    """Rows of samples.h5 (int64 [n], manifest order) in a split and/or subset column
+    of the manifest (e.g. split="xsub_train", subset="xsub_train_1pct")."""
+    table, _ = read_manifest(data_dir)
+    rows = np.asarray(table.column("index"), dtype=np.int64)
+    keep = np.ones(rows.shape[0], dtype=bool)
+    for col in (split, subset):
+        if col is None:
+            continue
+        if col not in table.column_names:
+            have = [c for c in table.column_names if table.schema.field(c).type == "bool"]
+            raise KeyError(f"{Path(data_dir) / 'manifest.parquet'}: no split column {col!r}; "
+                           f"this dataset has {have}")
+        keep &= np.asarray(table.column(col).fill_null(False), dtype=bool)
+    return rows[keep]
+
+
+class H5Dataset(torch.utils.data.Dataset):
+    """Map-style view of one split/subset of samples.h5; the file is opened lazily in
+    each worker process and never pickled.
+
+    Index arrays come from H5Samples; joints are read through a handle kept here with
+    its `joints` dataset object cached: looking the dataset up per read (as
+    H5Samples.read does) measured 10x slower than the read itself.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike, split: str | None = None,
+                 subset: str | None = None):
+        self.data_dir = Path(data_dir)
+        self.store = H5Samples(self.data_dir / "samples.h5")
+        self.rows = split_rows(self.data_dir, split, subset)
+        if self.rows.size == 0:
+            raise ValueError(f"{self.data_dir}: split {split!r} subset {subset!r} is empty")
+
+        self._joints = None
+        self._pid = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_joints": None, "_pid": None}
+
+    def __len__(self) -> int:
+        return int(self.rows.shape[0])
+
+    def read(self, row: int) -> np.ndarray:
+        """HDF5 sample `row` as float32 [T, M, V, C] (metres)."""
+        if self._joints is None or self._pid != os.getpid():
+            # 4 MB chunk cache: holds a few 1.2 MB chunks, so sequential readers
+            # (evaluation) read each chunk once.
+            f = h5py.File(self.store.path, "r", rdcc_nbytes=4 << 20)
+            self._joints, self._pid = f["joints"], os.getpid()
+        off = self.store.offsets
+        x = self._joints[int(off[row]):int(off[row + 1])]
+        return x.reshape(int(self.store.num_frames[row]), int(self.store.num_persons[row]),
+                         *x.shape[1:])
+
+    def item(self, row: int) -> dict:
+        """The item for HDF5 row `row` (not a position in this split)."""
+        return {"joints": self.read(row), "label": int(self.store.labels[row]),
+                "index": int(row), "id": self.store.ids[row]}
+
+    def __getitem__(self, i: int) -> dict:
+        return self.item(self.rows[i])
+
+
+# --- WebDataset shards ---------------------------------------------------------------
+
+def list_shards(data_dir: str | os.PathLike, benchmark: str, split: str = "train") -> list[Path]:
+    """Sorted shard files of data/<dataset>/shards/<benchmark>_<split>/."""
+    folder = Path(data_dir) / "shards" / f"{benchmark}_{split}"
+    shards = sorted(folder.glob("*.tar"))
+    if not shards:
+        raise FileNotFoundError(f"{folder}: no .tar shards; re-run `slim-ingest` (it writes "
+                                f"shards) or use the HDF5 source (source='h5')")
+    return shards
+
+
+def slot_shards(shards: list[Path], slot: int, slots: int) -> list[Path]:
+    """Shards of one (rank, worker) slot: every slots-th shard from `slot` on.
+
+    Every slot must own at least one shard, else ranks would stream unequal data or
+    stall: raise a clear error instead (raised identically on every rank, so DDP never
+    hangs on it).
+    """
+    if len(shards) < slots:
+        raise ValueError(
+            f"{shards[0].parent}: {len(shards)} shards for {slots} readers (ranks x "
+            f"workers); each reader needs at least one. Use fewer DataLoader workers, "
+            f"re-ingest with more shards, or use source='h5'")
+    return shards[slot::slots]
+
+
+def _decode(sample: dict) -> dict:
+    meta = json.loads(sample["json"])
+    joints = np.load(io.BytesIO(sample["npy"]), allow_pickle=False)
+    return {"joints": joints.astype(np.float32, copy=False), "label": int(meta["label"]),
+            "index": int(meta["index"]), "id": str(meta["id"])}
+
+
+def read_shard(path: Path) -> Iterator[dict]:
+    """Raw samples ({"__key__", "npy": bytes, "json": bytes}) of one shard, in order."""
+    from webdataset.tariterators import tarfile_samples
+
+    for s in tarfile_samples([{"url": str(path)}]):
+        if "npy" not in s or "json" not in s:
+            raise ValueError(f"{path}: sample {s.get('__key__')} lacks .npy or .json; "
+                             f"the shard is damaged, re-run `slim-ingest`")
+        yield s
+
+
+def stream_samples(shards: list[Path], rng: np.random.Generator, buffer: int = 256
+                   ) -> Iterator[dict]:
+    """Endless stream of decoded items from shards drawn with replacement (resampled),
+    shuffled through a buffer of `buffer` raw samples. Deterministic given rng."""
+    pool: list[dict] = []
+    while True:
+        for s in read_shard(shards[int(rng.integers(len(shards)))]):
+            if len(pool) < buffer:
+                pool.append(s)
+                continue
+            j = int(rng.integers(buffer))
+            pool[j], s = s, pool[j]
+            yield _decode(s)

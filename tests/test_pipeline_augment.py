@@ -1,0 +1,103 @@
+import numpy as np
+
+from slim.ingest.topology import (BONES, GROUP_OF_JOINT, MIRROR_PERM, NUM_JOINTS, PARENTS,
+                                  bone_lengths)
+from slim.pipeline.augment import (apply_augment, augment_operators, augment_views,
+                                   mirror_matrices, rotation_matrices, sample_augment,
+                                   scaling_matrices)
+from slim.pipeline.config import PipelineConfig
+
+
+def _skeletons(rng, n=4, t=6):
+    """Random but valid skeletons: joints built from random bones, parent first."""
+    x = np.zeros((n, t, NUM_JOINTS, 3))
+    x[:, :, 0] = rng.normal(size=(n, t, 3))
+    for j, p in BONES:
+        x[:, :, j] = x[:, :, p] + rng.normal(scale=0.2, size=(n, t, 3))
+    return x.astype(np.float32)
+
+
+def _apply(x, j, k):
+    return apply_augment(x, augment_operators(j, k))
+
+
+def _eye(n):
+    return np.tile(np.eye(NUM_JOINTS), (n, 1, 1)), np.tile(np.eye(3), (n, 1, 1))
+
+
+def test_rotation_matrix_order_and_bone_lengths():
+    a, b, g = np.array([0.3]), np.array([-2.0]), np.array([0.4])
+    rx = np.array([[1, 0, 0], [0, np.cos(a[0]), -np.sin(a[0])], [0, np.sin(a[0]), np.cos(a[0])]])
+    ry = np.array([[np.cos(b[0]), 0, np.sin(b[0])], [0, 1, 0], [-np.sin(b[0]), 0, np.cos(b[0])]])
+    rz = np.array([[np.cos(g[0]), -np.sin(g[0]), 0], [np.sin(g[0]), np.cos(g[0]), 0], [0, 0, 1]])
+    np.testing.assert_allclose(rotation_matrices(a, b, g)[0], rz @ ry @ rx, atol=1e-12)
+    rng = np.random.default_rng(0)
+    x = _skeletons(rng)
+    j, _ = _eye(4)
+    k = rotation_matrices(*rng.uniform(-np.pi, np.pi, size=(3, 4)))
+    np.testing.assert_allclose(bone_lengths(_apply(x, j, k)), bone_lengths(x), atol=1e-5)
+
+
+def test_mirror_twice_is_identity_and_keeps_bone_lengths():
+    x = _skeletons(np.random.default_rng(1))
+    p, f = mirror_matrices(np.ones(4, dtype=bool))
+    once = _apply(x, p, f)
+    # Each bone keeps its length; left and right bones trade places.
+    pos = {c: i for i, (c, _) in enumerate(BONES)}
+    swapped = [pos[int(MIRROR_PERM[c])] for c, _ in BONES]
+    np.testing.assert_allclose(bone_lengths(once)[..., swapped], bone_lengths(x), atol=1e-6)
+    np.testing.assert_array_equal(_apply(once, p, f), x)
+
+
+def test_mirror_turns_a_left_hand_wave_into_a_right_hand_wave():
+    t = 8
+    x = np.zeros((1, t, NUM_JOINTS, 3), np.float32)
+    x[0, :, 8, 0], x[0, :, 4, 0] = -0.2, 0.2  # right shoulder at x=-0.2, left at +0.2
+    x[0, :, 7, 0] = 0.2 + 0.1 * np.sin(np.arange(t))  # left hand (7) waves along x
+    x[0, :, 7, 1] = 0.5
+    p, f = mirror_matrices(np.array([True]))
+    y = _apply(x, p, f)[0]
+    np.testing.assert_allclose(y[:, 11, 0], -x[0, :, 7, 0], atol=1e-7)  # right hand (11)
+    np.testing.assert_allclose(y[:, 11, 1], 0.5)
+    assert np.all(y[:, 7] == 0)  # the left hand is now still (it was the right)
+    np.testing.assert_allclose(y[:, 4, 0], 0.2)  # shoulders swapped and reflected
+
+
+def test_bone_scaling_keeps_directions_and_root_and_scales_lengths_by_group():
+    rng = np.random.default_rng(2)
+    x = _skeletons(rng)
+    factors = rng.uniform(0.85, 1.15, size=(4, 5))
+    _, k = _eye(4)
+    y = _apply(x, scaling_matrices(factors), k)
+    np.testing.assert_allclose(y[:, :, 0], x[:, :, 0], atol=1e-6)  # root trajectory
+    child = np.array([c for c, _ in BONES])
+    want = bone_lengths(x) * factors[:, GROUP_OF_JOINT[child]][:, None, :]
+    np.testing.assert_allclose(bone_lengths(y), want, rtol=1e-4)
+    parent = np.array([PARENTS[c] for c in child])
+    bx = x[:, :, child] - x[:, :, parent]
+    by = y[:, :, child] - y[:, :, parent]
+    cos = (bx * by).sum(-1) / np.linalg.norm(bx, axis=-1) / np.linalg.norm(by, axis=-1)
+    np.testing.assert_allclose(cos, 1.0, atol=1e-5)
+
+
+def test_scaling_with_unit_factors_is_exactly_the_identity():
+    x = _skeletons(np.random.default_rng(3))
+    _, k = _eye(4)
+    np.testing.assert_array_equal(_apply(x, scaling_matrices(np.ones((4, 5))), k), x)
+
+
+def test_absent_persons_stay_absent_and_probabilities_hold():
+    rng = np.random.default_rng(4)
+    cfg = PipelineConfig(p_rotate=1.0, p_mirror=1.0, p_scale=1.0)
+    x = _skeletons(rng)
+    x[1] = 0.0
+    x[2, 3:] = 0.0
+    y = augment_views(x, cfg, rng)
+    assert not y[1].any() and not y[2, 3:].any() and y[0].any()
+    # p = 0 everywhere: every view is returned exactly.
+    off = PipelineConfig(p_rotate=0.0, p_mirror=0.0, p_scale=0.0)
+    np.testing.assert_array_equal(augment_views(x, off, rng), x)
+    # p = 0.5: about half the views are left alone.
+    j, k = sample_augment(4000, PipelineConfig(), rng)
+    identity = np.all(j == np.eye(NUM_JOINTS), axis=(1, 2)) & np.all(k == np.eye(3), axis=(1, 2))
+    assert abs(identity.mean() - 0.125) < 0.03

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from slim.ingest.topology import GROUPS, NUM_JOINTS
+from slim.pipeline.config import PipelineConfig
+from slim.pipeline.masking import RUN_JOINTS, draw_tubes, random_masks, tube_masks, view_masks
+
+RUNS = {tuple(np.flatnonzero(r)) for r in RUN_JOINTS}
+
+
+def test_run_table_holds_every_contiguous_run_of_every_group():
+    expected = {tuple(sorted(g[s:s + w])) for g in GROUPS.values()
+                for w in range(1, len(g) + 1) for s in range(len(g) - w + 1)}
+    assert RUNS == expected and len(RUNS) == 15 + 21 + 21 + 10 + 10
+
+
+@pytest.mark.parametrize("grid_t", [8, 4, 2, 1])
+def test_tube_mask_counts_within_range(grid_t):
+    rng = np.random.default_rng(grid_t)
+    cfg = PipelineConfig()
+    m = tube_masks(np.full(300, grid_t), cfg.mask_ratio, cfg.a_min_for(grid_t), 0.5, rng)
+    assert m.shape == (300, grid_t, NUM_JOINTS)
+    n = grid_t * NUM_JOINTS
+    c = m.reshape(300, -1).sum(1)
+    # At least N_mask >= round(0.5 N); overshoot below one tube row (width <= 6).
+    assert c.min() >= round(0.5 * n) and c.max() <= min(n, round(0.9 * n) + 5)
+
+
+def test_every_tube_is_a_contiguous_run_of_one_group_over_consecutive_patches():
+    rng = np.random.default_rng(0)
+    for grid_t in (8, 4, 2, 1):
+        k = 500
+        joints, t0, h = draw_tubes(np.full(k, grid_t), np.full(k, 200), np.full(k, 8.0),
+                                   np.full(k, 100.0), rng)
+        assert {tuple(np.flatnonzero(r)) for r in joints} <= RUNS
+        assert np.all(t0 >= 0) and np.all(h >= 1) and np.all(t0 + h <= grid_t)
+    # Constant volume: the area is about A regardless of the width.
+    w = joints.sum(1)
+    assert np.all(h == 1)  # grid_t = 1 leaves one patch
+    assert w.min() == 1 and w.max() == 6
+
+
+def test_mixed_grids_in_one_call_leave_rows_beyond_each_grid_empty():
+    cfg = PipelineConfig()
+    rng = np.random.default_rng(5)
+    lens = np.array([64, 32, 16, 8] * 25)
+    m = view_masks(lens, cfg, rng)
+    assert m.shape == (100, 8, NUM_JOINTS)
+    for i, n in enumerate(lens):
+        g = n // 8
+        assert not m[i, g:].any() and m[i, :g].sum() >= round(0.5 * g * NUM_JOINTS)
+
+
+def test_local_masks_drawn_with_probability_and_random_ablation_exact():
+    cfg = PipelineConfig(masking="random")
+    rng = np.random.default_rng(6)
+    m = view_masks(np.full(2000, 16), cfg, rng, p=0.5)
+    on = m.reshape(2000, -1).any(1)
+    assert abs(on.mean() - 0.5) < 0.05
+    r = random_masks(50, 8, (0.5, 0.9), rng).sum(1)
+    assert r.min() >= 100 and r.max() <= 180

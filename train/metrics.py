@@ -1,0 +1,79 @@
+"""Metrics of a run: one JSON object per logged step in `metrics.jsonl` (appended, so a
+resumed run continues the same file), mirrored to TensorBoard when it is installed.
+Only rank 0 writes."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+from pathlib import Path
+
+import torch
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def memory_mb(device: torch.device) -> float:
+    """Peak memory in MiB: CUDA allocator peak on GPU, process peak RSS on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class MetricsLog:
+    """`log(record)` appends a JSON line (non-finite floats written as null)."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool = True, enabled: bool = True):
+        self.enabled = enabled
+        self.path = Path(run_dir) / METRICS_FILE
+        self._file = None
+        self._tb = None
+        self.tensorboard_note = None
+        if not enabled:
+            return
+        self._file = open(self.path, "a", buffering=1)
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self.tensorboard_note = "TensorBoard not installed (pip install tensorboard): metrics.jsonl only"
+            else:
+                self._tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+
+    def drop_after(self, step: int) -> None:
+        """Forget lines past `step` (written after the checkpoint a run resumes from),
+        so the file holds each step once."""
+        if not self.enabled or not self.path.is_file():
+            return
+        self._file.close()
+        keep = []
+        for line in self.path.read_text().splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    keep.append(line)
+            except json.JSONDecodeError:  # a line cut by a kill: drop it
+                continue
+        tmp = self.path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(k + "\n" for k in keep))
+        os.replace(tmp, self.path)
+        self._file = open(self.path, "a", buffering=1)
+
+    def log(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        self._file.write(json.dumps(clean) + "\n")
+        if self._tb is not None:
+            step = int(record["step"])
+            for k, v in record.items():
+                if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    self._tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None

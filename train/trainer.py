@@ -1,0 +1,325 @@
+"""The pretraining loop: config -> batches -> SLiM -> AdamW groups -> per-step schedules
+-> (bf16 autocast on GPU) -> backward -> last-layer freeze -> clip -> step -> EMA ->
+metrics -> checkpoint. The same code runs in one process and under torchrun (DDP).
+
+The run folder is resumed by itself: when it holds a checkpoint of a compatible config,
+training continues from it, bit for bit on CPU (the batches are a function of the step,
+the RNG states and the optimizer are restored)."""
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+from pathlib import Path
+
+import torch
+
+from slim.ingest.versions import code_version
+
+from . import checkpoint as ck
+from . import distributed as du
+from .batches import BatchSource, count_train_samples, pipeline_source
+from .config import PretrainConfig, incompatible_keys, replace_runtime, to_toml, from_toml_text
+from .metrics import MetricsLog, memory_mb
+from .param_groups import build_param_groups, drop_last_layer_grads, set_step_values
+from .progress import StepProgress
+from .rng import capture_rng, restore_rng
+from .runs import read_run, write_run
+from .schedules import Schedules, build_schedules
+
+LOSS_KEYS = ("loss", "mfm", "glcl", "koleo")
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on (non-finite loss, bad data, world-size mismatch)."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+class _StopFlag:
+    """Set by SIGTERM / SIGINT; the loop saves a checkpoint and returns at the next step."""
+
+    def __init__(self):
+        self.signal = None
+        self._old = {}
+
+    def install(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. called from a worker thread)
+                pass
+
+    def _handle(self, signum, frame):
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: the user really wants out now
+        self.signal = signal.Signals(signum).name
+
+    def restore(self):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def steps_per_epoch(cfg: PretrainConfig, data_dir: Path, benchmark: str) -> tuple[int, str]:
+    """(steps in one epoch, a sentence saying what an epoch is)."""
+    gb = cfg.data.global_batch
+    if cfg.schedule.epoch_steps > 0:
+        return cfg.schedule.epoch_steps, (f"epoch = {cfg.schedule.epoch_steps} steps at global batch {gb} "
+                                          "(fixed step count, as the released recipe)")
+    n = count_train_samples(data_dir, benchmark)
+    steps = n // gb
+    if steps < 1:
+        raise TrainingError(f"{data_dir}: the {benchmark} training split has {n} samples, fewer than one "
+                            f"global batch of {gb}", "lower data.global_batch")
+    return steps, f"epoch = one pass over {n} training samples = {steps} steps at global batch {gb}"
+
+
+def make_schedules(cfg: PretrainConfig, epoch_steps: int) -> Schedules:
+    s, o = cfg.schedule, cfg.optim
+    return build_schedules(
+        peak_lr=o.peak_lr(cfg.data.global_batch), min_lr=o.min_lr, total_steps=s.epochs * epoch_steps,
+        epoch_steps=epoch_steps, warmup_epochs=s.warmup_epochs, wd_start=o.weight_decay,
+        wd_end=o.weight_decay_end, momentum_start=s.momentum_teacher, momentum_end=s.momentum_teacher_end,
+        teacher_temp_start=s.teacher_temp_start, teacher_temp_end=s.teacher_temp,
+        teacher_temp_warmup_epochs=s.teacher_temp_warmup_epochs,
+        freeze_last_layer_epochs=s.freeze_last_layer_epochs)
+
+
+def _resume_state(cfg: PretrainConfig, run_dir: Path, data_dir: Path, benchmark: str):
+    """(config to use, checkpoint payload or None). Raises CheckpointError on a
+    checkpoint of an incompatible config or another dataset."""
+    ck.remove_partial(run_dir)
+    latest = ck.latest_checkpoint(run_dir)
+    if latest is None:
+        return cfg, None
+    step, path = latest
+    payload = ck.load_checkpoint(path)
+    saved = from_toml_text(payload["config"])
+    bad = incompatible_keys(saved, cfg)
+    if bad:
+        lines = ", ".join(f"{k}: {a!r} in the run, {b!r} now" for k, a, b in bad[:8])
+        raise ck.CheckpointError(f"{run_dir} holds a run (step {step}) with a different config: {lines}",
+                                 f"resume with the same options (its config is {run_dir / 'config.toml'}), "
+                                 "or give a new --out folder")
+    info = payload.get("run", {})
+    for key, now in (("benchmark", benchmark), ("data", str(data_dir))):
+        if info.get(key) not in (None, now):
+            raise ck.CheckpointError(f"{run_dir} was trained with {key} {info[key]!r}, not {now!r}",
+                                     "give a new --out folder, or the same --data/--benchmark as before")
+    return replace_runtime(saved, cfg), payload
+
+
+def _clip(model, max_norm: float) -> float:
+    """Clip the student encoder and each head separately (released DINOv2 code);
+    returns the largest pre-clip norm."""
+    norms = [torch.nn.utils.clip_grad_norm_(model.student.parameters(), max_norm)]
+    norms += [torch.nn.utils.clip_grad_norm_(h.parameters(), max_norm) for h in model.heads.values()]
+    return float(torch.stack([n.detach().float().cpu() for n in norms]).max())
+
+
+def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Path, preset: str = "custom",
+             batch_source: BatchSource | None = None, console=None, stop_after: int | None = None,
+             model_hook=None) -> dict:
+    """Run (or resume) pretraining into `run_dir`; returns the final run.json dict.
+
+    batch_source: (start_step, rank, world_size, per_rank_batch) -> batches; defaults to
+    the real pipeline on `data_dir`. stop_after: stop (with a checkpoint, status
+    "interrupted") once this many steps are completed, as a signal would. model_hook:
+    called with the SLiM module once it is built (tests inspect every rank's weights)."""
+    from rich.console import Console
+
+    from slim.model.slim import SLiM
+
+    console = console or Console(highlight=False)
+    data_dir, run_dir = Path(data_dir).resolve(), Path(run_dir)
+    d = du.setup(cfg.run.device)
+    say = console.print if d.is_main else (lambda *a, **k: None)
+    try:
+        if cfg.run.threads > 0:
+            torch.set_num_threads(cfg.run.threads)
+        if cfg.data.global_batch % d.world_size:
+            raise TrainingError(f"data.global_batch={cfg.data.global_batch} does not divide by the "
+                                f"{d.world_size} processes", "choose a global batch that is a multiple of nproc")
+        per_rank = cfg.data.global_batch // d.world_size
+        if d.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        du.barrier(d)
+        cfg, payload = _resume_state(cfg, run_dir, data_dir, benchmark)
+        epoch_steps, epoch_note = steps_per_epoch(cfg, data_dir, benchmark)
+        sched = make_schedules(cfg, epoch_steps)
+        total = sched.total_steps
+        start = int(payload["step"]) if payload else 0
+        if payload and int(payload["total_steps"]) != total:
+            raise ck.CheckpointError(f"{run_dir}: the checkpoint was written for {payload['total_steps']} steps, "
+                                     f"this config gives {total}", "use the same schedule and dataset, or a new --out")
+        peak = cfg.optim.peak_lr(cfg.data.global_batch)
+        toml = to_toml(cfg)
+        say(f"[bold]slim-train pretrain[/] preset {preset}, {d.world_size} process(es) on {d.device.type}")
+        say(toml.rstrip(), markup=False)
+        say(f"effective lr {peak:.3g} = {cfg.optim.base_lr:g} x {cfg.optim.lr_scaling}"
+            f"({cfg.data.global_batch}/{cfg.optim.lr_ref_batch}) for global batch {cfg.data.global_batch} "
+            f"({per_rank} per process)")
+        say(f"{total} steps = {cfg.schedule.epochs} epochs; {epoch_note}")
+        run_info = {"data": str(data_dir), "dataset": data_dir.name, "benchmark": benchmark}
+        if d.is_main:
+            header = (f"resolved config of {run_dir.name} (preset {preset}); effective lr {peak:.6g}; "
+                      f"{total} steps; {epoch_note}")
+            (run_dir / "config.toml").write_text(to_toml(cfg, header))
+            write_run(run_dir, **run_info, status="running", step=start, total_steps=total,
+                      code_version=code_version(), world_size=d.world_size, preset=preset)
+        if payload and start >= total:
+            say(f"{run_dir} already finished ({total} steps): nothing to train")
+            return _finish(d, run_dir, say)
+
+        model = SLiM(cfg.model, torch.Generator().manual_seed(cfg.run.seed)).to(d.device)
+        if model_hook is not None:
+            model_hook(model)
+        groups = build_param_groups(model.param_groups_spec())
+        optimizer = torch.optim.AdamW(groups, lr=0.0, weight_decay=0.0,
+                                      betas=(cfg.optim.beta1, cfg.optim.beta2))
+        if payload:
+            path = ck.latest_checkpoint(run_dir)[1]
+            ck.load_model_state(model, payload["model"], path)
+            try:
+                optimizer.load_state_dict(payload["optimizer"])
+            except (ValueError, KeyError) as exc:
+                raise ck.CheckpointError(f"{path}: optimizer state does not fit the model ({exc})",
+                                         "start a new run folder") from None
+            if payload["world_size"] == d.world_size:
+                restore_rng(payload["rng"][d.rank])
+            else:
+                say(f"[yellow]note:[/] checkpoint written by {payload['world_size']} process(es), resuming on "
+                    f"{d.world_size}: the batch order from here differs from an uninterrupted run")
+            say(f"[bold green]resuming[/] from {path.name} at step {start} of {total}")
+            del payload
+        net = model
+        if d.active:
+            net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
+        if cfg.run.compile:
+            net = torch.compile(net)
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                    if d.device.type == "cuda" and cfg.run.amp == "bf16" else contextlib.nullcontext())
+
+        source = batch_source or pipeline_source(data_dir, benchmark, cfg.pipeline, seed=cfg.run.seed,
+                                                 num_workers=cfg.data.num_workers, source=cfg.data.source)
+        batches = source(start, d.rank, d.world_size, per_rank)
+        log = MetricsLog(run_dir, tensorboard=cfg.run.tensorboard, enabled=d.is_main)
+        log.drop_after(start)
+        if log.tensorboard_note:
+            say(f"[dim]{log.tensorboard_note}[/]")
+        stop = _StopFlag()
+        stop.install()
+        bar = StepProgress(console, total, start, enabled=d.is_main)
+
+        def save(step_done: int) -> Path:
+            rng = du.gather_objects(capture_rng(), d)
+            path = None
+            if d.is_main:
+                path = ck.save_checkpoint(run_dir, step=step_done, total_steps=total, model=model,
+                                          optimizer=optimizer, rng=rng, config_toml=toml,
+                                          world_size=d.world_size, run_info=run_info,
+                                          keep_last=cfg.checkpoint.keep_last)
+                write_run(run_dir, step=step_done)
+            du.barrier(d)
+            return path
+
+        window = {"t0": time.perf_counter(), "wait": 0.0, "steps": 0}
+        step = start
+        status = "finished"
+        try:
+            while step < total:
+                t_wait = time.perf_counter()
+                batch = next(batches)
+                window["wait"] += time.perf_counter() - t_wait
+                v = sched.at(step)
+                set_step_values(optimizer, v["lr"], v["wd"])
+                with autocast:
+                    out = net(batch, v["teacher_temp"])
+                loss = out["loss"]
+                # One small collective per step: every rank learns whether any rank saw a
+                # non-finite loss or a stop signal, so all take the same branch.
+                flags = torch.tensor([0.0 if math.isfinite(float(loss.detach())) else 1.0,
+                                      1.0 if stop.signal else 0.0], device=d.device)
+                du.all_reduce_(flags, d, "max")
+                if flags[0] > 0:
+                    _non_finite(d, step, out, batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if v["last_layer_frozen"]:
+                    drop_last_layer_grads(optimizer)
+                grad_norm = _clip(model, cfg.optim.clip_grad) if cfg.optim.clip_grad > 0 else float("nan")
+                optimizer.step()
+                model.update_teacher(v["momentum"])
+                step += 1
+                window["steps"] += 1
+                stats = None
+                if step % cfg.run.log_every == 0 or step == total:
+                    stats = _stats(d, out, v, grad_norm, window, cfg.data.global_batch)
+                    log.log({"step": step, **stats})
+                    window = {"t0": time.perf_counter(), "wait": 0.0, "steps": 0}
+                bar.update(step, stats)
+                asked = flags[1] > 0 or (stop_after is not None and step >= stop_after)
+                if step % cfg.checkpoint.every_steps == 0 or step == total or asked:
+                    path = save(step)
+                    if path is not None and not bar.live:
+                        say(f"checkpoint {path}")
+                if asked and step < total:
+                    status = "interrupted"
+                    why = stop.signal or f"stop_after={stop_after}"
+                    say(f"[yellow]stopped by {why}[/] at step {step} of {total}; checkpoint saved. "
+                        "Run the same command to resume.")
+                    break
+        finally:
+            bar.close()
+            log.close()
+            stop.restore()
+        if status == "interrupted":
+            if d.is_main:
+                write_run(run_dir, status="interrupted", step=step)
+            return read_run(run_dir)
+        return _finish(d, run_dir, say)
+    except TrainingError:
+        if d.is_main and (run_dir / "run.json").is_file():
+            write_run(run_dir, status="failed")
+        raise
+    finally:
+        du.teardown(d)
+
+
+def _finish(d: du.Dist, run_dir: Path, say) -> dict:
+    if d.is_main:
+        enc = ck.export_encoder(run_dir)
+        write_run(run_dir, status="finished")
+        say(f"[bold green]finished[/]: teacher encoder written to {enc}")
+    du.barrier(d)
+    return read_run(run_dir)
+
+
+def _stats(d: du.Dist, out: dict, v: dict, grad_norm: float, window: dict, global_batch: int) -> dict:
+    """Losses averaged over ranks, schedule values, throughput and memory of the window."""
+    losses = torch.stack([out[k].detach().float() for k in LOSS_KEYS])
+    du.all_reduce_(losses, d, "sum")
+    losses = (losses / d.world_size).tolist()
+    elapsed = max(time.perf_counter() - window["t0"], 1e-9)
+    return {**dict(zip(LOSS_KEYS, losses)), "lr": v["lr"], "wd": v["wd"], "momentum": v["momentum"],
+            "teacher_temp": v["teacher_temp"], "last_layer_frozen": v["last_layer_frozen"],
+            "grad_norm": grad_norm, "samples_per_s": window["steps"] * global_batch / elapsed,
+            "data_wait": window["wait"] / elapsed, "memory_mb": memory_mb(d.device)}
+
+
+def _non_finite(d: du.Dist, step: int, out: dict, batch: dict):
+    """Every rank raises together (so none hangs in a collective), naming the samples."""
+    mine = {k: float(out[k]) for k in LOSS_KEYS}
+    ids = list(batch.get("ids", [])) if mine["loss"] != mine["loss"] or math.isinf(mine["loss"]) else []
+    every = du.gather_objects({"rank": d.rank, "losses": mine, "ids": ids}, d)
+    bad = [e for e in every if e["ids"]]
+    detail = "; ".join(f"rank {e['rank']}: losses {e['losses']}, batch ids {e['ids'][:16]}"
+                       + (" ..." if len(e["ids"]) > 16 else "") for e in bad)
+    raise TrainingError(f"non-finite loss at step {step} ({detail}); the run stopped, the last "
+                        "checkpoint is intact",
+                        "inspect these samples with `slim-ingest show ID`, or lower optim.base_lr and "
+                        "resume with the same command")
