@@ -11,8 +11,8 @@ from .rope import apply_rope
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention. The first `prefix` tokens (cls, registers) are not
-    rotated; the rest are patch tokens rotated by their temporal index.
+    """Multi-head self-attention with RoPE on queries and keys (the tables decide which
+    tokens rotate: the encoder leaves cls and registers unrotated).
 
     `fused = True` uses scaled_dot_product_attention; `False` runs the same maths with
     explicit matmuls, which FLOP counters can see (PROTOCOLS "Cost convention")."""
@@ -27,14 +27,17 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.fused = True
 
-    def forward(self, x: torch.Tensor, prefix: int, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-        """x: [B, N, D] (prefix tokens first) -> [B, N, D]. rope: cos, sin [N - prefix, head_dim] or None."""
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """x: [B, N, D] -> [B, N, D]. rope: cos, sin [N, head_dim] (identity rows, cos 1 and
+        sin 0, for the unrotated cls/register tokens) or None."""
         b, n, d = x.shape
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         if rope is not None:
-            cos, sin = rope
-            q = torch.cat([q[:, :, :prefix], apply_rope(q[:, :, prefix:], cos, sin)], dim=2)
-            k = torch.cat([k[:, :, :prefix], apply_rope(k[:, :, prefix:], cos, sin)], dim=2)
+            # one fused rotation of q and k over all tokens: no slicing/concatenation of prefixes
+            q, k = apply_rope(qkv[:2], *rope).unbind(0)
+            v = qkv[2]
+        else:
+            q, k, v = qkv.unbind(0)
         if self.fused:
             out = F.scaled_dot_product_attention(q, k, v)
         else:
@@ -98,8 +101,8 @@ class Block(nn.Module):
             raise ValueError(f"unknown ffn {ffn!r}: use 'swiglu' or 'mlp'")
         self.drop_path_rate = drop_path_rate
 
-    def forward(self, x: torch.Tensor, prefix: int, rope) -> torch.Tensor:
-        """x: [B, N, D] -> [B, N, D]"""
-        x = x + drop_path(self.attn(self.norm1(x), prefix, rope), self.drop_path_rate, self.training)
+    def forward(self, x: torch.Tensor, rope) -> torch.Tensor:
+        """x: [B, N, D] -> [B, N, D]; rope: see Attention.forward."""
+        x = x + drop_path(self.attn(self.norm1(x), rope), self.drop_path_rate, self.training)
         x = x + drop_path(self.mlp(self.norm2(x)), self.drop_path_rate, self.training)
         return x

@@ -161,9 +161,12 @@ class Encoder(nn.Module):
         rope = None
         if c.pos == "rope":
             t_idx = torch.arange(nt, device=x.device).repeat_interleave(c.joint_tokens)
-            rope = rope_angles(t_idx, c.head_dim, c.rope_base)
+            cos, sin = rope_angles(t_idx, c.head_dim, c.rope_base)
+            # DESIGN decision 2: cls and registers are not rotated (identity rows)
+            rope = (torch.cat([cos.new_ones(prefix, c.head_dim), cos]),
+                    torch.cat([sin.new_zeros(prefix, c.head_dim), sin]))
         for blk in self.blocks:
-            tokens = blk(tokens, prefix, rope)
+            tokens = blk(tokens, rope)
         tokens = self.norm(tokens)
         return {"cls": tokens[:, 0], "registers": tokens[:, 1:prefix],
                 "patches": tokens[:, prefix:].reshape(b, nt, c.joint_tokens, d)}

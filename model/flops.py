@@ -4,6 +4,7 @@ attention matmuls included (explicit-matmul attention while counting); and CPU i
 throughput of whole samples."""
 from __future__ import annotations
 
+import statistics
 import time
 
 import torch
@@ -36,26 +37,34 @@ def person_mask_with_share(samples: int, two_person_share: float) -> torch.Tenso
     return pm
 
 
-@torch.no_grad()
-def samples_per_second(encoder: Encoder, frames: int, person_mask: torch.Tensor,
-                       repeats: int = 5, warmup: int = 1) -> float:
-    """Median sequences (samples) per second of `encode_sample` (cls+mean features) over
-    a batch of person_mask.shape[0] samples of `frames` frames, persons as in
-    `person_mask` [S, M]; eval mode, fused attention, on the encoder's device."""
+def make_infer_fn(encoder: Encoder, frames: int, person_mask: torch.Tensor):
+    """A no-argument callable running `encode_sample` (cls+mean) on a fixed random batch of
+    person_mask.shape[0] samples of `frames` frames with persons as in `person_mask` [S, M];
+    eval mode, fused attention, on the encoder's device (synchronised on CUDA)."""
     encoder.eval()
     c = encoder.cfg
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(*person_mask.shape, frames, c.num_joints, c.in_chans, generator=g)
-    x = x.to(encoder.cls_token.device)
+    x = torch.randn(*person_mask.shape, frames, c.num_joints, c.in_chans, generator=g).to(encoder.cls_token.device)
     pm = person_mask.to(x.device)
-    for _ in range(warmup):
-        encode_sample(encoder, x, pm)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+
+    @torch.no_grad()
+    def run() -> None:
         encode_sample(encoder, x, pm)
         if x.is_cuda:
             torch.cuda.synchronize()
+
+    return run
+
+
+def samples_per_second(encoder: Encoder, frames: int, person_mask: torch.Tensor,
+                       repeats: int = 5, warmup: int = 1) -> float:
+    """Median sequences (samples) per second of `make_infer_fn(encoder, frames, person_mask)`."""
+    run = make_infer_fn(encoder, frames, person_mask)
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
         times.append(time.perf_counter() - t0)
-    times.sort()
-    return person_mask.shape[0] / times[len(times) // 2]
+    return person_mask.shape[0] / statistics.median(times)

@@ -100,7 +100,16 @@ def test_param_groups_spec():
                                                                "heads.mfm.last_layer.weight"]
 
 
-def test_tiny_training_lowers_loss_without_collapse():
+@pytest.fixture
+def one_thread():
+    # tiny matmuls: threads only add synchronisation, and cost a lot on a busy machine
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_tiny_training_lowers_loss_without_collapse(one_thread):
     torch.manual_seed(0)
     cfg = SLiMConfig(encoder=EncoderConfig.tiny(dim=32, heads=2, registers=1),
                      head=HeadConfig(hidden=64, bottleneck=16, prototypes=64))

@@ -34,7 +34,6 @@ def test_every_tube_is_a_contiguous_run_of_one_group_over_consecutive_patches():
                                    np.full(k, 100.0), rng)
         assert {tuple(np.flatnonzero(r)) for r in joints} <= RUNS
         assert np.all(t0 >= 0) and np.all(h >= 1) and np.all(t0 + h <= grid_t)
-    # Constant volume: the area is about A regardless of the width.
     w = joints.sum(1)
     assert np.all(h == 1)  # grid_t = 1 leaves one patch
     assert w.min() == 1 and w.max() == 6

@@ -134,7 +134,8 @@ def _invoke(args: list[str]):
 
 class _Result:
     def __init__(self, exit_code, exception, output):
-        self.exit_code, self.exception, self.output = exit_code, exception, output
+        # rich wraps long lines (paths) at the console width: compare unwrapped text
+        self.exit_code, self.exception, self.output = exit_code, exception, output.replace("\n", "")
 
 
 def _copy_run(src: Path, dst: Path) -> Path:

@@ -313,7 +313,7 @@ def _stats(d: du.Dist, out: dict, v: dict, grad_norm: float, window: dict, globa
 
 def _non_finite(d: du.Dist, step: int, out: dict, batch: dict):
     """Every rank raises together (so none hangs in a collective), naming the samples."""
-    mine = {k: float(out[k]) for k in LOSS_KEYS}
+    mine = {k: float(out[k].detach()) for k in LOSS_KEYS}
     ids = list(batch.get("ids", [])) if mine["loss"] != mine["loss"] or math.isinf(mine["loss"]) else []
     every = du.gather_objects({"rank": d.rank, "losses": mine, "ids": ids}, d)
     bad = [e for e in every if e["ids"]]
