@@ -50,7 +50,7 @@ ingest: install
 	fi
 
 demo: install
-	$(PY) -m benchmarks.demo --size $(SIZE)
+	$(BIN)/slim-eval demo --size $(SIZE)
 
 bench: install
 	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),)

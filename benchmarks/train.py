@@ -43,17 +43,20 @@ def measure(data: Path, run_dir: Path, preset: str, batch: int, steps: int, skip
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=8, help="steps per size (default 8)")
-    ap.add_argument("--skip", type=int, default=2, help="first steps left out of the median")
-    ap.add_argument("--tiny-batch", type=int, default=32)
-    ap.add_argument("--default-batch", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=6, help="steps of the tiny model")
+    ap.add_argument("--default-steps", type=int, default=3,
+                    help="steps of the paper-size model (seconds each on CPU)")
+    ap.add_argument("--skip", type=int, default=1, help="first steps left out of the median")
+    ap.add_argument("--tiny-batch", type=int, default=16)
+    ap.add_argument("--default-batch", type=int, default=2)
     ap.add_argument("--workers", type=int, default=1, help="DataLoader workers")
     args = ap.parse_args(argv or [])
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         root = Path(tmp)
         data = _dataset(root)
         tiny = measure(data, root / "tiny", "cpu-demo", args.tiny_batch, args.steps, args.skip, args.workers)
-        default = measure(data, root / "default", "paper", args.default_batch, args.steps, args.skip, args.workers)
+        default = measure(data, root / "default", "paper", args.default_batch, args.default_steps, args.skip,
+                          args.workers)
     record("train", {
         "samples_per_s": default["samples_per_s"],
         "samples_per_s_default": default["samples_per_s"],

@@ -14,6 +14,7 @@ LAZY = {
     "features": "slim.eval.cmd_features:features",
     "flops": "slim.eval.cmd_flops:flops",
     "report": "slim.eval.cmd_report:report",
+    "demo": "slim.eval.cmd_demo:demo",
 }
 
 

@@ -114,7 +114,8 @@ def finetune(encoder: Encoder, data_dir, num_classes: int, train_rows: tuple[np.
     evaluate test_rows once with them (None when selection is on the test split itself).
     `seed` owns the head init, the data order and drop-path (the default generator is
     forked, so the caller's global RNG state is untouched).
-    Returns {"select_top1", "epoch", "test_top1" (or None), "curve": [select acc...]}."""
+    Returns {"select_top1", "epoch", "test_top1" (or None), "curve": [select acc...],
+    "model": the Classifier with the selected weights, eval mode}."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)  # drop-path and head init draw from the default generator
         enc = copy.deepcopy(encoder)
@@ -162,10 +163,11 @@ def finetune(encoder: Encoder, data_dir, num_classes: int, train_rows: tuple[np.
                 if progress:
                     progress(epoch, acc)
         acc, epoch, state = best
+        model.load_state_dict(state)
+        model.eval()
         test_top1 = None
         if test_rows is not None:
-            model.load_state_dict(state)
             test = indexed_loader(data_dir, test_rows[0], cfg.eval_batch, shuffle=False,
                                   num_workers=cfg.num_workers)
             test_top1 = evaluate(model, test, device)
-    return {"select_top1": acc, "epoch": epoch, "test_top1": test_top1, "curve": curve}
+    return {"select_top1": acc, "epoch": epoch, "test_top1": test_top1, "curve": curve, "model": model}

@@ -82,6 +82,8 @@ def print_result(record: dict, path: Path | None = None) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in record["metrics"].items():
+        if isinstance(v, list):
+            v = ", ".join(f"{e:.2f}" if isinstance(e, float) else str(e) for e in v)
         table.add_row(k, f"{v:.2f}" if isinstance(v, float) else str(v))
     if record.get("paper") is not None:
         table.add_row("paper (top-1)", f"{record['paper']:.1f}")

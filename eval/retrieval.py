@@ -4,10 +4,10 @@ hyper-parameter to select, so the test split is used once by construction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from pathlib import Path
 
 from .common import FeatureOptions, pick_device, split_features
+from .features import TRANSFORM
 from .knn import knn_accuracy
 from .results import result_path, write_result
 from .target import EvalTarget
@@ -22,7 +22,7 @@ class RetrievalConfig:
     features: FeatureOptions = FeatureOptions()
 
 
-def run_retrieval(target: EvalTarget, cfg: RetrievalConfig) -> tuple[dict, "Path"]:
+def run_retrieval(target: EvalTarget, cfg: RetrievalConfig) -> tuple[dict, Path]:
     """Evaluate, write `<out>/eval/retrieval[_random].json`; returns (record, path)."""
     train = split_features(target, "train", cfg.features)
     test = split_features(target, "test", cfg.features)
@@ -38,10 +38,6 @@ def run_retrieval(target: EvalTarget, cfg: RetrievalConfig) -> tuple[dict, "Path
                           benchmark=target.benchmark,
                           split_sizes={"gallery": len(train.ids), "query": len(test.ids)},
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
-                          extra={"data": str(target.data_dir), "transform": _transform()})
+                          extra={"data": str(target.data_dir), "transform": TRANSFORM})
     return record, path
 
-
-def _transform() -> str:
-    from .features import TRANSFORM
-    return TRANSFORM

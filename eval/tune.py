@@ -69,8 +69,12 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
     pool = (train_all[0][outside], train_all[1][outside])
     sel, test, sizes = _selection(target, cfg.train, subset, pool)
     device = pick_device(cfg.train.device)
-    runs = [finetune(target.encoder, target.data_dir, target.num_classes, subset, sel, test,
-                     cfg.train, seed, device, _progress(seed)) for seed in range(cfg.seeds)]
+    runs = []
+    for seed in range(cfg.seeds):
+        r = finetune(target.encoder, target.data_dir, target.num_classes, subset, sel, test,
+                     cfg.train, seed, device, _progress(seed))
+        r.pop("model")  # keep metrics only: one model per seed would pile up in memory
+        runs.append(r)
     key = "test_top1" if cfg.train.select_on == "val" else "select_top1"
     accs = [r[key] for r in runs]
     metrics = {"top1": statistics.fmean(accs),

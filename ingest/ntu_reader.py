@@ -1,9 +1,11 @@
 """NTU RGB+D `.skeleton` reader (format facts in FORMATS.md).
 
-Speed: the file is read as bytes and split once; the small header structure (frame
-count, body count, bodyID, joint count) is walked in Python, and the x, y, z tokens of
-every joint line are then picked by one index array and converted in bulk. Only the
-bodyID is parsed as an exact int (as float64 two bodies of one file can collide).
+Two walks, same result. Well-formed files take the line walk of `ntu_lines` (header
+structure in Python, x y z converted in one C call). Any other file takes the token walk
+here: the file is split into tokens once, the header structure walked over them, and the
+x, y, z tokens picked by one index array; it is also the one that words errors and
+warnings. Only the bodyID is parsed as an exact int (as float64 two bodies of one file
+can collide).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from slim.ingest.ntu_lines import parse_lines
 from slim.ingest.topology import NUM_JOINTS
 
 JOINT_VALUES = 12   # x y z depthX depthY colorX colorY oW oX oY oZ trackingState
@@ -67,6 +70,15 @@ def parse_ntu(data: bytes) -> NtuSkeleton:
         kind = "binary file (not text)" if (b"\0" in data or not data.isascii()) else \
             f"non-number characters {bad!r}"
         raise BadFile(kind)
+    fast = parse_lines(data)
+    if fast is not None:
+        header_frames, valid, many, ids, body_key, frame_of, xyz = fast
+        return _build(header_frames, valid, many, ids, body_key, frame_of, xyz, [])
+    return _parse_tokens(data)
+
+
+def _parse_tokens(data: bytes) -> NtuSkeleton:
+    """The token walk: any whitespace layout, precise errors and warnings."""
     tok = data.split()
     n_tok = len(tok)
     header_frames = _int(tok, 0, "frame count")
@@ -104,8 +116,6 @@ def parse_ntu(data: bytes) -> NtuSkeleton:
         warnings.append(f"{n_tok - p} extra tokens after the last frame (ignored)")
     if not starts:
         raise BadFile("no body in any frame")
-    if many:
-        warnings.append(f"{many} frames with more than 2 bodies")
     idx = (np.asarray(starts)[:, None] + _XYZ).ravel()
     sel = operator.itemgetter(*idx.tolist())(tok)
     try:
@@ -113,6 +123,14 @@ def parse_ntu(data: bytes) -> NtuSkeleton:
     except ValueError:
         bad = next(t for t in sel if not _is_float(t))
         raise BadFile(f"non-number token {bad[:20]!r} in a joint line") from None
+    return _build(header_frames, valid, many, ids, body_key, frame_of, xyz, warnings)
+
+
+def _build(header_frames: int, valid: int, many: int, ids: dict[int, int], body_key: list[int],
+           frame_of: list[int], xyz: np.ndarray, warnings: list[str]) -> NtuSkeleton:
+    """xyz float64 [n * 25 * 3] of n body-frames (file order) -> bodies + warnings."""
+    if many:
+        warnings.append(f"{many} frames with more than 2 bodies")
     xyz = xyz.astype(np.float32).reshape(-1, NUM_JOINTS, 3)
     n_nan = int(np.isnan(xyz).any(axis=(1, 2)).sum())
     if n_nan:

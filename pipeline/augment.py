@@ -6,6 +6,12 @@ All three are linear maps of a frame's joints, so a view's augmentation is one
 x, y, z) and coordinates by K = R @ F_mirror (per joint, same for every joint), i.e.
 kron(J, K). Many views are augmented with one batched matmul; zeros (absent persons,
 absent frames) stay zeros.
+
+The batch transform uses the factored form of the same draws (`sample_augment_parts`):
+the mirror permutation is folded into the frame gather (`mirror_source`), the joint map
+S is multiplied only into views that were bone-scaled and the coordinate map K only
+into views that were rotated or mirrored; `apply_augment` (any J, K) stays the general
+path and the tests check that both agree.
 """
 from __future__ import annotations
 
@@ -41,6 +47,10 @@ for _j, _p in enumerate(PARENTS):
     else:
         BONE_MATRIX[_j, _p] = -1.0
 del _j, _p
+#: [V, V] C[k, w] = 1 where w is the parent of joint k: BONE_MATRIX = I - C.
+_CHILD_OF = np.eye(NUM_JOINTS) - BONE_MATRIX
+_CHILD_OF[PARENTS.index(-1)] = 0.0  # the root has no bone
+_CHILD_OF_TORCH = torch.from_numpy(_CHILD_OF)
 
 
 def rotation_matrices(alpha: np.ndarray, beta: np.ndarray, gamma: np.ndarray) -> np.ndarray:
@@ -67,7 +77,13 @@ def scaling_matrices(factors: np.ndarray) -> np.ndarray:
     I + A diag(s - 1) B so that factors of exactly 1 give exactly the identity.
     """
     s = factors[:, GROUP_OF_JOINT] - 1.0  # [N, V], per child joint
-    return np.eye(NUM_JOINTS) + (ANCESTORS[None] * s[:, None, :]) @ BONE_MATRIX
+    # (A * s) @ B = a - a @ C with one [N * V, V] @ [V, V] product: each entry of a @ C
+    # has at most one non-zero term (one child of w lies on the path to v), so this is
+    # exact in any summation order. torch, not numpy: a product this size would start
+    # OpenBLAS threads, which keep spinning (and burning CPU) after the call.
+    a = torch.from_numpy((ANCESTORS[None] * s[:, None, :]).reshape(-1, NUM_JOINTS))
+    sb = (a - a @ _CHILD_OF_TORCH).numpy().reshape(-1, NUM_JOINTS, NUM_JOINTS)
+    return np.eye(NUM_JOINTS) + sb
 
 
 def mirror_matrices(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,23 +101,57 @@ def mirror_matrices(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p, f
 
 
-def sample_augment(n: int, cfg: PipelineConfig, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw augmentations for n views: J [N, V, V] (joint mixing) and K [N, 3, 3]
-    (coordinate map). Each of rotation, mirroring, scaling is applied with its own
-    probability; views without any get exact identities."""
+def _draw(n: int, cfg: PipelineConfig, rng: np.random.Generator):
+    """The random draws of n views' augmentations, in the one order both
+    `sample_augment` and `sample_augment_parts` consume the generator."""
     deg = np.pi / 180.0
     rot = rng.random(n) < cfg.p_rotate
     mir = rng.random(n) < cfg.p_mirror
     sca = rng.random(n) < cfg.p_scale
     ax = rng.uniform(-cfg.rot_xz_deg, cfg.rot_xz_deg, size=(3, n)) * deg
     ay = rng.uniform(-cfg.rot_y_deg, cfg.rot_y_deg, size=n) * deg
+    factors = rng.uniform(cfg.scale_range[0], cfg.scale_range[1],
+                          size=(n, len(set(GROUP_OF_JOINT))))
+    return rot, mir, sca, ax, ay, factors
+
+
+def sample_augment(n: int, cfg: PipelineConfig, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Draw augmentations for n views: J [N, V, V] (joint mixing) and K [N, 3, 3]
+    (coordinate map). Each of rotation, mirroring, scaling is applied with its own
+    probability; views without any get exact identities."""
+    rot, mir, sca, ax, ay, factors = _draw(n, cfg, rng)
     r = rotation_matrices(np.where(rot, ax[0], 0.0), np.where(rot, ay, 0.0),
                           np.where(rot, ax[2], 0.0))
-    factors = rng.uniform(cfg.scale_range[0], cfg.scale_range[1], size=(n, len(set(GROUP_OF_JOINT))))
     factors = np.where(sca[:, None], factors, 1.0)
     p, f = mirror_matrices(mir)
     return scaling_matrices(factors) @ p, r @ f
+
+
+
+def sample_augment_parts(n: int, cfg: PipelineConfig, rng: np.random.Generator) -> dict:
+    """The same draws as `sample_augment` (same generator use, same distribution), in
+    the factored form the batch transform applies cheaply:
+
+      mirror: bool [N]            views whose joints are permuted by MIRROR_PERM
+                                  (J = S @ P_mirror; the permutation is a gather);
+      scaled: int64 [N_s]         views with bone scaling, and
+      scale: float32 [N_s, V, V]  their S (exactly `scaling_matrices` of their factors);
+      coord: float32 [N, 3, 3]    K = R @ F_mirror of every view;
+      coord_on: bool [N]          views whose K is not the identity (rotated or mirrored).
+
+    Composing them gives `sample_augment`'s J = S @ P and K exactly.
+    """
+    rot, mir, sca, ax, ay, factors = _draw(n, cfg, rng)
+    k = np.tile(np.eye(3), (n, 1, 1))
+    on = np.flatnonzero(rot)
+    if on.size:
+        k[on] = rotation_matrices(ax[0, on], ay[on], ax[2, on])
+    k[:, :, 0] = np.where(mir[:, None], -k[:, :, 0], k[:, :, 0])  # R @ diag(-1, 1, 1)
+    scaled = np.flatnonzero(sca)
+    return {"mirror": mir, "scaled": scaled,
+            "scale": scaling_matrices(factors[scaled]).astype(np.float32),
+            "coord": k.astype(np.float32), "coord_on": rot | mir}
 
 
 def augment_operators(j: np.ndarray, k: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,3 +188,53 @@ def augment_views(x: np.ndarray, cfg: PipelineConfig, rng: np.random.Generator) 
     if not cfg.augment or x.shape[0] == 0:
         return x
     return apply_augment(x, augment_operators(*sample_augment(x.shape[0], cfg, rng)))
+
+
+def mirror_source(flat: np.ndarray) -> np.ndarray:
+    """Frames and their joint-mirrored copies, so that a view's mirror permutation is
+    part of its frame gather: flat [R, V, C] -> [2R, V, C], rows R + r hold
+    flat[r][MIRROR_PERM] (P_mirror applied; the x sign flip is in the view's K)."""
+    r = flat.shape[0]
+    out = np.empty((2 * r,) + flat.shape[1:], dtype=flat.dtype)
+    out[:r] = flat
+    for dst, src, n in _MIRROR_RUNS:  # block copies: a fancy index moves 12 B at a time
+        out[r:, dst:dst + n] = flat[:, src:src + n]
+    return out
+
+
+def _runs(perm: np.ndarray) -> list[tuple[int, int, int]]:
+    """perm as (dst, src, length) runs with perm[dst + i] = src + i."""
+    runs: list[tuple[int, int, int]] = []
+    for d, s in enumerate(int(p) for p in perm):
+        if runs and runs[-1][1] + runs[-1][2] == s:
+            runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + 1)
+        else:
+            runs.append((d, s, 1))
+    return runs
+
+
+_MIRROR_RUNS = _runs(MIRROR_PERM)
+
+
+def apply_augment_parts(x: np.ndarray, parts: dict, lo: int = 0) -> np.ndarray:
+    """Apply views lo.. lo + N of `sample_augment_parts` to views whose joints are
+    already mirror-permuted (gathered from `mirror_source`): bone scaling on the scaled
+    views only (one batched matmul), then the coordinate map on views whose K is not
+    the identity (one batched matmul). Views with neither are not touched. In place.
+
+    x: float32 [N, T, V, 3] -> x, with out[n, t] = S[n] @ x[n, t] @ K[n]^T, which is
+    `apply_augment` with J = S @ P, K (P already applied).
+    """
+    n, t, v, c = x.shape
+    scaled = parts["scaled"]
+    sel = np.searchsorted(scaled, [lo, lo + n])
+    if sel[1] > sel[0]:
+        idx = scaled[sel[0]:sel[1]] - lo
+        xs = torch.from_numpy(x[idx]).permute(0, 2, 1, 3).reshape(idx.size, v, t * c)
+        y = torch.bmm(torch.from_numpy(parts["scale"][sel[0]:sel[1]]), xs)
+        x[idx] = y.reshape(idx.size, v, t, c).permute(0, 2, 1, 3).numpy()
+    idx = np.flatnonzero(parts["coord_on"][lo:lo + n])
+    if idx.size:
+        kt = parts["coord"][lo + idx].transpose(0, 2, 1)
+        x[idx] = np.matmul(x[idx].reshape(idx.size, t * v, c), kt).reshape(idx.size, t, v, c)
+    return x

@@ -36,16 +36,13 @@ def _run_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 RUN_JOINTS, RUN_WIDTH, RUN_INDEX = _run_table()
 GROUP_SIZES = np.array([len(g) for g in GROUPS.values()])
+#: Each run's joints as a bit set (bit v = joint v), for the lockstep loop.
+RUN_BITS = (RUN_JOINTS.astype(np.int64) << np.arange(NUM_JOINTS)).sum(1)
 
 
-def draw_tubes(grid_t: np.ndarray, budget: np.ndarray, a_min: np.ndarray, a_max: np.ndarray,
+def _draw_runs(grid_t: np.ndarray, budget: np.ndarray, a_min: np.ndarray, a_max: np.ndarray,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One round of Algorithm 1 steps 4-9 for k grids.
-
-    grid_t: int [k] temporal patches; budget: int [k] tokens still to mask (N_mask - C);
-    a_min, a_max: [k] tube area bounds (tokens). Returns joints: bool [k, V] (a
-    contiguous run of one group), t0: int [k], h: int [k] (temporal patches of the tube).
-    """
+    """`draw_tubes` with the run as its id in RUN_JOINTS (same draws)."""
     k = grid_t.shape[0]
     u = rng.random((5, k))
     g = np.minimum((u[0] * len(GROUP_SIZES)).astype(np.int64), len(GROUP_SIZES) - 1)
@@ -57,7 +54,19 @@ def draw_tubes(grid_t: np.ndarray, budget: np.ndarray, a_min: np.ndarray, a_max:
     area = np.where(p_max > a_min, a_min + u[3] * (p_max - a_min), p_max)
     h = np.clip(np.rint(area / w), 1, grid_t).astype(np.int64)
     t0 = (u[4] * (grid_t - h + 1)).astype(np.int64)
-    return RUN_JOINTS[RUN_INDEX[g, w - 1, s]], t0, h
+    return RUN_INDEX[g, w - 1, s], t0, h
+
+
+def draw_tubes(grid_t: np.ndarray, budget: np.ndarray, a_min: np.ndarray, a_max: np.ndarray,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One round of Algorithm 1 steps 4-9 for k grids.
+
+    grid_t: int [k] temporal patches; budget: int [k] tokens still to mask (N_mask - C);
+    a_min, a_max: [k] tube area bounds (tokens). Returns joints: bool [k, V] (a
+    contiguous run of one group), t0: int [k], h: int [k] (temporal patches of the tube).
+    """
+    run, t0, h = _draw_runs(grid_t, budget, a_min, a_max, rng)
+    return RUN_JOINTS[run], t0, h
 
 
 def tube_masks(grid_t, ratio: tuple[float, float], a_min, a_max_frac: float,
@@ -78,19 +87,23 @@ def tube_masks(grid_t, ratio: tuple[float, float], a_min, a_max_frac: float,
     a_max = a_max_frac * n
     target = np.rint(rng.uniform(ratio[0], ratio[1], size=k) * n).astype(np.int64)
     t_max = int(grid_t.max()) if k else 1
-    mask = np.zeros((k, t_max, v), dtype=bool)
+    if v != NUM_JOINTS:
+        raise ValueError(f"tube masks are drawn on the {NUM_JOINTS}-joint skeleton, got v={v}")
+    # Each row of a grid is a bit set of its masked joints: the loop touches k x t_max
+    # integers instead of k x t_max x V booleans, and counts with a popcount.
+    bits = np.zeros((k, t_max), dtype=np.int64)
     count = np.zeros(k, dtype=np.int64)
     t_idx = np.arange(t_max)
     active = np.flatnonzero(count < target)
     for _ in range(max_rounds):
         if active.size == 0:
-            return mask
-        joints, t0, h = draw_tubes(grid_t[active], target[active] - count[active],
-                                   a_min[active], a_max[active], rng)
+            return (bits[:, :, None] >> np.arange(v)) & 1 == 1
+        run, t0, h = _draw_runs(grid_t[active], target[active] - count[active],
+                                a_min[active], a_max[active], rng)
         rows = (t_idx >= t0[:, None]) & (t_idx < (t0 + h)[:, None])
-        m = mask[active] | (rows[:, :, None] & joints[:, None, :])
-        mask[active] = m
-        count[active] = m.sum(axis=(1, 2))
+        m = bits[active] | np.where(rows, RUN_BITS[run][:, None], 0)
+        bits[active] = m
+        count[active] = np.bitwise_count(m).sum(axis=1)
         active = active[count[active] < target[active]]
     raise RuntimeError(f"tube masking did not reach its target in {max_rounds} rounds "
                        f"(ratio {ratio}); this is a bug, please report it")

@@ -2,8 +2,10 @@
 2 global + all local views, augment, mask.
 
 Per-sample Python work is limited to picking the person; everything after that is done
-on one flat frame array for the batch (a gather per scale, one batched matmul per scale
-for the augmentations, tube masks drawn for all grids of a scale together).
+on one flat frame array for the batch (a gather per scale, mirrored views gathered from
+a joint-permuted copy, one batched matmul per scale for bone scaling (scaled views only)
+and one for rotation/reflection (rotated or mirrored views only), tube masks drawn for
+all grids of all scales in one lockstep loop on per-row joint bit sets).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 
 from slim.ingest.topology import CENTER_JOINT
 
-from .augment import apply_augment, augment_operators, sample_augment
+from .augment import apply_augment_parts, mirror_source, sample_augment_parts
 from .config import PipelineConfig
 from .masking import view_masks
 from .views import gather, resample_index, sample_global_intervals, sample_local_intervals
@@ -66,16 +68,17 @@ def recentre(flat: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def pretrain_batch(samples: list[np.ndarray], cfg: PipelineConfig, rng: np.random.Generator,
-                   timings: dict | None = None) -> dict:
+                   timings: dict | None = None, clock=time.perf_counter) -> dict:
     """Views, augmentations and masks for a batch.
 
     samples: B arrays float32 [T_i, M_i, V, C] (metres) -> dict of numpy arrays:
       global: float32 [B, 2, global_len, V, C]; global_mask: bool [B, 2, grid * V];
       locals: list (one per scale, longest first) of {x: float32 [B, n_s, T_s, V, C],
       mask: bool [B, n_s, T_s // patch_t * V], anchor: int64 [n_s]}, n_s = 2 * count.
-    timings, when given, accumulates seconds per stage (views, augment, mask).
+    timings, when given, accumulates seconds per stage (views, augment, mask) of `clock`
+    (wall time by default; time.process_time for CPU time).
     """
-    clock = _Clock(timings)
+    clock = _Clock(timings, clock)
     b = len(samples)
     flat, starts = pick_persons(samples, rng)
     flat, first, length = recentre(flat, starts)
@@ -93,7 +96,12 @@ def pretrain_batch(samples: list[np.ndarray], cfg: PipelineConfig, rng: np.rando
     nvs = [s.shape[1] for _, s, _, _ in views]
     lens = np.repeat([n for n, _, _, _ in views], [b * nv for nv in nvs])
     clock("views")
-    op = augment_operators(*sample_augment(lens.size, cfg, rng)) if cfg.augment else None
+    parts = sample_augment_parts(lens.size, cfg, rng) if cfg.augment else None
+    if parts is not None and parts["mirror"].any():
+        # Mirroring is a joint permutation: gather mirrored views from a permuted copy.
+        src, mirror_rows = mirror_source(flat), flat.shape[0] * parts["mirror"]
+    else:
+        src, mirror_rows = flat, np.zeros(lens.size, dtype=np.int64)
     clock("augment")
     p = np.where(np.arange(lens.size) < b * nvs[0], 1.0, cfg.mask_local_p)
     masks = view_masks(lens, cfg, rng, p)
@@ -102,10 +110,11 @@ def pretrain_batch(samples: list[np.ndarray], cfg: PipelineConfig, rng: np.rando
     at = 0
     for (n, s, ln, anchor), nv in zip(views, nvs):
         lo, hi, w = resample_index(s.ravel(), ln.ravel(), n)
-        x = gather(flat, lo, hi, w)  # [B * nv, n, V, C]
+        off = mirror_rows[at:at + b * nv, None]
+        x = gather(src, lo + off, hi + off, w)  # [B * nv, n, V, C]
         clock("views")
-        if op is not None:
-            x = apply_augment(x, (op[0][at:at + b * nv], op[1][at:at + b * nv]))
+        if parts is not None:
+            x = apply_augment_parts(x, parts, at)
             clock("augment")
         x = x.reshape(b, nv, n, v, c)
         mask = masks[at:at + b * nv, :n // cfg.patch_t].reshape(b, nv, -1)
@@ -120,11 +129,11 @@ def pretrain_batch(samples: list[np.ndarray], cfg: PipelineConfig, rng: np.rando
 class _Clock:
     """Adds the time since the previous call to timings[stage] (no-op without timings)."""
 
-    def __init__(self, timings: dict | None):
-        self.timings, self.t = timings, time.perf_counter()
+    def __init__(self, timings: dict | None, clock=time.perf_counter):
+        self.timings, self.clock, self.t = timings, clock, clock()
 
     def __call__(self, stage: str) -> None:
         if self.timings is not None:
-            now = time.perf_counter()
+            now = self.clock()
             self.timings[stage] = self.timings.get(stage, 0.0) + now - self.t
             self.t = now

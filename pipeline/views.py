@@ -63,11 +63,14 @@ def gather(flat: np.ndarray, lo: np.ndarray, hi: np.ndarray, w: np.ndarray) -> n
     w: [K, n] -> [K, n, V, C].
     """
     a = flat[lo]
-    if not np.any(w):
+    up = np.flatnonzero(np.any(w, axis=-1))  # crops shorter than n: blend with hi
+    if up.size == 0:
         return a
-    b = flat[hi]
-    w = w[..., None, None].astype(flat.dtype)
-    return a + w * (b - a)
+    b = flat[hi[up]]
+    wu = w[up][..., None, None].astype(flat.dtype)
+    au = a[up]
+    a[up] = au + wu * (b - au)
+    return a
 
 
 def resample(x: np.ndarray, start: int, length: int, n: int) -> np.ndarray:

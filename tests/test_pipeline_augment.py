@@ -101,3 +101,36 @@ def test_absent_persons_stay_absent_and_probabilities_hold():
     j, k = sample_augment(4000, PipelineConfig(), rng)
     identity = np.all(j == np.eye(NUM_JOINTS), axis=(1, 2)) & np.all(k == np.eye(3), axis=(1, 2))
     assert abs(identity.mean() - 0.125) < 0.03
+
+
+def test_factored_fast_path_equals_the_general_operators():
+    # sample_augment_parts makes the same draws as sample_augment; mirrored views taken
+    # from mirror_source, then apply_augment_parts, equal apply_augment with J = S @ P.
+    from slim.pipeline.augment import apply_augment_parts, mirror_source, sample_augment_parts
+
+    cfg = PipelineConfig()
+    n = 64
+    j, k = sample_augment(n, cfg, np.random.default_rng(7))
+    parts = sample_augment_parts(n, cfg, np.random.default_rng(7))
+    p, f = mirror_matrices(parts["mirror"])
+    s = np.tile(np.eye(NUM_JOINTS), (n, 1, 1))
+    s[parts["scaled"]] = parts["scale"]
+    np.testing.assert_allclose(s @ p, j, atol=1e-6)
+    np.testing.assert_allclose(parts["coord"], k, atol=1e-6)
+    identity = np.all(k == np.eye(3), axis=(1, 2))
+    assert np.array_equal(~parts["coord_on"], identity)
+    assert np.array_equal(np.isin(np.arange(n), parts["scaled"]),
+                          ~np.all(s == np.eye(NUM_JOINTS), axis=(1, 2)))
+
+    frames = _skeletons(np.random.default_rng(8), n=1, t=n * 5)[0]  # [R, V, C]
+    src = mirror_source(frames)
+    np.testing.assert_array_equal(src[frames.shape[0]:], frames[:, MIRROR_PERM])
+    rows = np.arange(n * 5).reshape(n, 5)
+    want = apply_augment(frames[rows], augment_operators(j, k))
+    got = src[rows + frames.shape[0] * parts["mirror"][:, None]]
+    # Views split across calls (as per scale in the transform): offsets must line up.
+    got[:40] = apply_augment_parts(got[:40], parts, 0)
+    got[40:] = apply_augment_parts(got[40:], parts, 40)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    untouched = ~parts["coord_on"] & ~np.isin(np.arange(n), parts["scaled"])
+    np.testing.assert_array_equal(got[untouched], frames[rows][untouched])

@@ -58,3 +58,37 @@ def test_local_masks_drawn_with_probability_and_random_ablation_exact():
     assert abs(on.mean() - 0.5) < 0.05
     r = random_masks(50, 8, (0.5, 0.9), rng).sum(1)
     assert r.min() >= 100 and r.max() <= 180
+
+
+def _reference_tube_masks(grid_t, ratio, a_min, a_max_frac, rng, v=NUM_JOINTS):
+    """The straightforward boolean lockstep loop (the bit-set loop must equal it)."""
+    grid_t = np.asarray(grid_t, dtype=np.int64)
+    k = grid_t.shape[0]
+    n = grid_t * v
+    a_min = np.broadcast_to(np.asarray(a_min, dtype=np.float64), (k,))
+    a_max = a_max_frac * n
+    target = np.rint(rng.uniform(ratio[0], ratio[1], size=k) * n).astype(np.int64)
+    mask = np.zeros((k, int(grid_t.max()), v), dtype=bool)
+    count = np.zeros(k, dtype=np.int64)
+    t_idx = np.arange(mask.shape[1])
+    active = np.flatnonzero(count < target)
+    while active.size:
+        joints, t0, h = draw_tubes(grid_t[active], target[active] - count[active],
+                                   a_min[active], a_max[active], rng)
+        rows = (t_idx >= t0[:, None]) & (t_idx < (t0 + h)[:, None])
+        m = mask[active] | (rows[:, :, None] & joints[:, None, :])
+        mask[active] = m
+        count[active] = m.sum(axis=(1, 2))
+        active = active[count[active] < target[active]]
+    return mask
+
+
+def test_bitset_tube_masks_equal_the_boolean_reference():
+    cfg = PipelineConfig()
+    grid_t = np.array([8, 4, 2, 1] * 60)
+    for seed in range(3):
+        want = _reference_tube_masks(grid_t, cfg.mask_ratio, cfg.a_min_for(grid_t), 0.5,
+                                     np.random.default_rng(seed))
+        got = tube_masks(grid_t, cfg.mask_ratio, cfg.a_min_for(grid_t), 0.5,
+                         np.random.default_rng(seed))
+        np.testing.assert_array_equal(got, want)

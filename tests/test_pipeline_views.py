@@ -93,3 +93,57 @@ def test_pretrain_batch_shapes_and_no_out_of_range_frames():
         # Re-centred on frame 0's value (1.0): values are frame indices in [0, t - 1].
         for v in [out["global"][i]] + [s["x"][i] for s in out["locals"]]:
             assert v.min() >= 0.0 and v.max() <= t - 1
+
+
+def _reference_pretrain_batch(samples, cfg, rng):
+    """The transform written with the general operators: full [V, V] x [3, 3] matrices
+    for every view (apply_augment) and interpolation of every frame."""
+    from slim.pipeline.augment import apply_augment, augment_operators, sample_augment
+    from slim.pipeline.masking import view_masks
+    from slim.pipeline.transform import pick_persons
+    from slim.pipeline.views import sample_global_intervals, sample_local_intervals
+
+    b = len(samples)
+    flat, starts = pick_persons(samples, rng)
+    flat, first, length = recentre(flat, starts)
+    g_start, g_len = sample_global_intervals(length, cfg.global_ratio, rng)
+    g_start = g_start + first[:, None]
+    views = [(cfg.global_len, g_start, g_len)]
+    for n, count, ratio in zip(cfg.local_lens, cfg.local_counts, cfg.local_ratios):
+        s, ln, _ = sample_local_intervals(g_start, g_len, count, ratio, rng)
+        views.append((n, s, ln))
+    nvs = [s.shape[1] for _, s, _ in views]
+    lens = np.repeat([n for n, _, _ in views], [b * nv for nv in nvs])
+    op = augment_operators(*sample_augment(lens.size, cfg, rng)) if cfg.augment else None
+    masks = view_masks(lens, cfg, rng, np.where(np.arange(lens.size) < b * nvs[0], 1.0,
+                                                cfg.mask_local_p))
+    out, at = [], 0
+    for (n, s, ln), nv in zip(views, nvs):
+        lo, hi, w = resample_index(s.ravel(), ln.ravel(), n)
+        x = flat[lo] + w[..., None, None] * (flat[hi] - flat[lo])
+        if op is not None:
+            x = apply_augment(x, (op[0][at:at + b * nv], op[1][at:at + b * nv]))
+        out.append((x.reshape(b, nv, n, 25, 3),
+                    masks[at:at + b * nv, :n // cfg.patch_t].reshape(b, nv, -1)))
+        at += b * nv
+    return out
+
+
+@pytest.mark.parametrize("cfg", [PipelineConfig(), PipelineConfig(augment=False),
+                                 PipelineConfig(p_rotate=1.0, p_mirror=1.0, p_scale=1.0)])
+def test_pretrain_batch_fast_path_equals_the_general_path(cfg):
+    rng = np.random.default_rng(9)
+    samples = []
+    for i in range(24):
+        t, m = int(rng.integers(5, 150)), 1 + (i % 3 == 0)
+        x = rng.normal(scale=0.3, size=(t, m, 25, 3)).astype(np.float32)
+        x[:i % 4] = 0.0  # leading absent frames
+        samples.append(x)
+    for seed in range(3):
+        got = pretrain_batch(samples, cfg, np.random.default_rng(seed))
+        want = _reference_pretrain_batch(samples, cfg, np.random.default_rng(seed))
+        pairs = [(got["global"], got["global_mask"])] + [(s["x"], s["mask"]) for s in got["locals"]]
+        for (x, m), (wx, wm) in zip(pairs, want):
+            assert x.dtype == np.float32 and x.shape == wx.shape
+            np.testing.assert_allclose(x, wx, atol=1e-5)
+            np.testing.assert_array_equal(m, wm)
