@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import median_time, record
 from slim.ingest.ntu_reader import parse_ntu
 from slim.ingest.run import IngestConfig, run
 
@@ -48,6 +47,9 @@ def make_files(folder: Path, n_files: int) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Imported here: spawned ingest workers import this module as __main__, and rich
+    # (via benchmarks.common) would add to every worker's start-up.
+    from benchmarks.common import median_time, record
     ap = argparse.ArgumentParser(prog="benchmarks.ingest")
     ap.add_argument("--files", type=int, default=480)
     ap.add_argument("--repeats", type=int, default=3)

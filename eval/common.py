@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import os
+
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from .features import Features, cached_features
 from .split import carve_validation
@@ -26,9 +29,17 @@ class FeatureOptions:
 
 
 def pick_device(name: str) -> torch.device:
+    """auto: this process's GPU (LOCAL_RANK under torchrun) when there is one, else CPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
     return torch.device(name)
+
+
+def is_main_process() -> bool:
+    """True outside torchrun and on rank 0: the one process that writes and prints."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def split_features(target: EvalTarget, part: str, opts: FeatureOptions,

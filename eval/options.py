@@ -4,13 +4,14 @@ errors."""
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import asdict
 
 import click
 
 from slim.ingest.clitools import console, fail
 
-from .common import FeatureOptions
+from .common import FeatureOptions, is_main_process
 from .target import EvalTarget, TargetError, resolve_target
 
 
@@ -66,21 +67,36 @@ def feature_config(kw: dict) -> FeatureOptions:
                           cache=not kw["no_cache"], progress=not kw["no_progress"])
 
 
+def join_torchrun() -> None:
+    """Under torchrun (WORLD_SIZE > 1) join the process group, so that feature extraction
+    splits the samples over ranks and gathers them by index; otherwise nothing."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from slim.train.distributed import setup
+        setup("auto")
+
+
 def open_target(run, encoder, data, benchmark) -> EvalTarget:
     """resolve_target with errors turned into `fail(message, hint)`; prints what was
     picked by default."""
+    join_torchrun()
     try:
         t = resolve_target(run, encoder, data, benchmark,
-                           announce=lambda s: console.print(f"[dim]{s}[/]"))
+                           announce=lambda s: say(f"[dim]{s}[/]"))
     except TargetError as e:
         fail(str(e), e.hint)
-    console.print(f"[dim]encoder: {t.label} ({t.encoder_path or 'random init'}, sha256 "
+    say(f"[dim]encoder: {t.label} ({t.encoder_path or 'random init'}, sha256 "
                   f"{t.sha256[:12]}) · data: {t.data_dir} ({t.dataset} {t.benchmark})[/]")
     return t
 
 
 def show_config(cfg) -> None:
-    console.print(f"[dim]config: {asdict(cfg)}[/]")
+    say(f"[dim]config: {asdict(cfg)}[/]")
+
+
+def say(text: str) -> None:
+    """Print once (rank 0 under torchrun)."""
+    if is_main_process():
+        console.print(text)
 
 
 def run_protocol(fn, *args, **kwargs):

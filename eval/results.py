@@ -66,15 +66,23 @@ def write_result(path: Path, *, protocol: str, selection: str, dataset: str, ben
         "paper": paper_number(protocol, dataset, benchmark, variant),
         **(_jsonable(extra) if extra else {}),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(record), indent=2) + "\n")
-    os.replace(tmp, path)
+    if _main_process():  # under torchrun every rank holds the result; one writes it
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(_jsonable(record), indent=2) + "\n")
+        os.replace(tmp, path)
     return record
+
+
+def _main_process() -> bool:
+    import torch.distributed as dist
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def print_result(record: dict, path: Path | None = None) -> None:
     """One rich table: the metrics of a result, with the paper's number beside top-1."""
+    if not _main_process():
+        return
     title = (f"{record['protocol']}{' ' + record['variant'] if record.get('variant') else ''}"
              f" · {record['dataset']} {record['benchmark']} · encoder "
              f"{record['encoder']['label']} · selection on {record['selection']}")

@@ -20,7 +20,7 @@ import pyarrow as pa
 from slim.ingest.datasets import NTU_FIELDS, PKU_FIELDS, Plan, split_columns
 from slim.ingest.h5store import H5Writer
 from slim.ingest.manifest import write_manifest
-from slim.ingest.shards import SplitShardWriter, num_shards
+from slim.ingest.shards import SplitShardWriter, npy_bytes, num_shards
 from slim.ingest.subsets import subset_columns
 from slim.ingest.topology import LAYOUT, NUM_JOINTS
 from slim.ingest.versions import INGEST_VERSION, code_version
@@ -108,9 +108,10 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
                     meta = {"id": sid, "index": i, "label": int(label[i]),
                             "num_frames": int(c.num_frames[j]), "num_persons": int(c.num_persons[j]),
                             "dataset": dataset}
+                    npy = npy_bytes(x)
                     for name, w in writers.items():
                         if masks[name][i]:
-                            w.write(x, meta)
+                            w.write(x, meta, npy)
                     i += 1
                 if on_chunk:
                     on_chunk(len(c.ids))

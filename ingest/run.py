@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Callable
 
 from slim.ingest import datasets
-from slim.ingest.assemble import assemble_outputs
 from slim.ingest.center import NORMALIZATION
 from slim.ingest.versions import INGEST_VERSION
 from slim.ingest.work import chunk_jobs, chunk_path, process_chunk
@@ -109,6 +108,9 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
             bar.advance(task, len(chunks[summary["k"]]))
             if on_chunk_done:
                 on_chunk_done(summary)
+        # Imported here, not at module level: spawned workers import this module (via
+        # __main__) and must not pay for h5py + pyarrow, which only the writer needs.
+        from slim.ingest.assemble import assemble_outputs
         task = bar.add("write h5 + shards", len(plan.jobs))
         k_sizes = iter([len(c) for c in chunks])
         normalization = NORMALIZATION if cfg.center else "none (raw camera coordinates, metres)"

@@ -1,6 +1,8 @@
 """WebDataset shards: plain tar files of `<key>.npy` + `<key>.json` per sample (no pickle),
-written under a temporary name and renamed when complete. Written with `tarfile` (a
-deterministic header: mtime 0, no owner) so identical inputs give identical bytes."""
+written under a temporary name and renamed when complete. Headers come from `tarfile`
+(deterministic: mtime 0, no owner) so identical inputs give identical bytes; the member
+bytes are written straight to one buffered file per shard (what `TarFile.addfile` +
+`close` write, without its per-member copies and bookkeeping)."""
 from __future__ import annotations
 
 import io
@@ -48,7 +50,8 @@ class SplitShardWriter:
         self.bounds = [k * n_samples // n_shards for k in range(n_shards + 1)] if n_shards else [0]
         self.k = -1
         self.count = 0
-        self._tar: tarfile.TarFile | None = None
+        self._tar = None            # the open shard's binary file
+        self._size = 0              # bytes written to it
         self._path: Path | None = None
         self.written: list[Path] = []
 
@@ -56,11 +59,15 @@ class SplitShardWriter:
         self._close_current()
         self.k += 1
         self._path = self.folder / f"{self.split}-{self.k:06d}.tar"
-        self._tar = tarfile.open(self._path.with_name(self._path.name + ".tmp"), "w",
-                                 format=tarfile.USTAR_FORMAT)
+        self._tar = open(self._path.with_name(self._path.name + ".tmp"), "wb", buffering=1 << 20)
+        self._size = 0
 
     def _close_current(self) -> None:
         if self._tar is not None:
+            # End of archive as tarfile writes it: two zero blocks, then zeros up to a
+            # whole record (20 blocks).
+            end = self._size + 2 * tarfile.BLOCKSIZE
+            self._tar.write(tarfile.NUL * (2 * tarfile.BLOCKSIZE + (-end) % tarfile.RECORDSIZE))
             self._tar.close()
             os.replace(self._path.with_name(self._path.name + ".tmp"), self._path)
             self.written.append(self._path)
@@ -71,15 +78,21 @@ class SplitShardWriter:
         info.size = len(payload)
         info.mtime = 0
         info.mode = 0o644
-        self._tar.addfile(info, io.BytesIO(payload))
+        head = info.tobuf(tarfile.USTAR_FORMAT, tarfile.ENCODING, "surrogateescape")
+        pad = (-len(payload)) % tarfile.BLOCKSIZE
+        self._tar.write(head + payload + tarfile.NUL * pad)
+        self._size += len(head) + len(payload) + pad
 
-    def write(self, joints: np.ndarray, meta: dict) -> None:
+    def write(self, joints: np.ndarray, meta: dict, npy: bytes | None = None) -> None:
         """joints float32 [T, M, 25, 3]; meta: id, index, label, num_frames, num_persons,
-        dataset."""
+        dataset; npy: `npy_bytes(joints)` when the caller has it (a sample goes into one
+        split of each benchmark: serialise once)."""
         while self._tar is None or self.count >= self.bounds[self.k + 1]:
             self._open_next()
         key = shard_key(meta["id"])
-        self._add(f"{key}.npy", npy_bytes(np.ascontiguousarray(joints, dtype=np.float32)))
+        if npy is None:
+            npy = npy_bytes(np.ascontiguousarray(joints, dtype=np.float32))
+        self._add(f"{key}.npy", npy)
         self._add(f"{key}.json", json.dumps(meta, sort_keys=True).encode())
         self.count += 1
 

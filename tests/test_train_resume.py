@@ -20,7 +20,8 @@ from test_train_helpers import cli_cmd, cli_env, final_state, make_dataset, run_
 from slim.train import config as C
 from slim.train.trainer import pretrain
 
-SMOKE = ("--benchmark", "xsub", "--preset", "cpu-smoke")
+# Bitwise comparisons need the same CPU thread count in every process.
+SMOKE = ("--benchmark", "xsub", "--preset", "cpu-smoke", "--set", "run.threads=2")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,8 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("train_resume")
     data = make_dataset(root)
     ref = root / "runs" / "reference"
-    info = pretrain(C.resolve("cpu-smoke"), data_dir=data, benchmark="xsub", run_dir=ref, preset="cpu-smoke",
+    cfg = C.resolve("cpu-smoke", cli_overrides={"run.threads": 2})
+    info = pretrain(cfg, data_dir=data, benchmark="xsub", run_dir=ref, preset="cpu-smoke",
                     console=Console(quiet=True))
     assert info["status"] == "finished"
     return {"root": root, "data": data, "ref": ref, "ref_state": final_state(ref)}

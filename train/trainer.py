@@ -137,6 +137,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
     data_dir, run_dir = Path(data_dir).resolve(), Path(run_dir)
     d = du.setup(cfg.run.device)
     say = console.print if d.is_main else (lambda *a, **k: None)
+    threads_before = torch.get_num_threads()
     try:
         if cfg.run.threads > 0:
             torch.set_num_threads(cfg.run.threads)
@@ -287,6 +288,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             write_run(run_dir, status="failed")
         raise
     finally:
+        torch.set_num_threads(threads_before)
         du.teardown(d)
 
 
