@@ -163,3 +163,28 @@ def test_missing_run_gives_a_readable_error(tmp_path, monkeypatch):
     res = CliRunner().invoke(cli, ["retrieval", "--k", "1"])
     assert res.exit_code != 0
     assert "no run found" in res.output and "hint" in res.output
+
+
+@pytest.mark.parametrize("args, written", [
+    (["linear", "--epochs", "2", "--lr", "0.1", "--select-on", "test"], "linear.json"),
+    (["linear", "--epochs", "2", "--encoder", "random:0"], "linear_random.json"),
+    (["semi", "--ratio", "0.1", "--seeds", "1", "--epochs", "1"], "semi_10pct.json"),
+    (["finetune", "--epochs", "1", "--batch-size", "8", "--warmup-epochs", "0"], "finetune.json"),
+])
+def test_cli_commands_write_their_result_files(world, args, written):
+    _, data, run = world
+    target = run / "eval" / written
+    target.unlink(missing_ok=True)
+    res = CliRunner().invoke(cli, [*args, "--run", str(run), "--device", "cpu"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    rec = json.loads(target.read_text())
+    assert rec["selection"] == ("test" if "test" in args else "val")
+    assert rec["encoder"]["label"] == ("random:0" if "random:0" in args else "trained")
+
+
+def test_cli_transfer_from_source_run(world):
+    _, data, run = world
+    res = CliRunner().invoke(cli, ["transfer", "--source", str(run), "--target", str(data),
+                                   "--epochs", "1", "--device", "cpu", "--no-progress"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert json.loads((run / "eval" / "transfer_synthetic.json").read_text())["protocol"] == "transfer"
