@@ -6,11 +6,13 @@ import importlib
 import sys
 
 STAGES = ("ingest", "pipeline", "model", "train", "eval")
+#: Longer studies, run only when named: `make bench ONLY=ablations`.
+EXTRA = ("ablations",)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", choices=STAGES, default=None)
+    ap.add_argument("--only", choices=STAGES + EXTRA, default=None)
     args = ap.parse_args(argv)
     failed = []
     for stage in ([args.only] if args.only else STAGES):
