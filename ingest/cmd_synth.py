@@ -19,8 +19,11 @@ from slim.ingest.clitools import console, fail
 @click.option("--seed", default=0, show_default=True, help="Everything random derives from it.")
 @click.option("--format", "fmt", type=click.Choice(["ntu", "pku"]), default="ntu", show_default=True,
               help="ntu: .skeleton files, 3 cameras; pku: PKU-MMD II videos, labels, split file.")
+@click.option("--facing-jitter", "facing_jitter", default=60.0, show_default=True,
+              help="Degrees (uniform +-) by which a performer's facing deviates from camera 2 or 3.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def synth(out: Path, classes: int, performers: int, per_class: int, seed: int, fmt: str, quiet: bool):
+def synth(out: Path, classes: int, performers: int, per_class: int, seed: int, fmt: str,
+          facing_jitter: float, quiet: bool):
     """Generate synthetic skeleton recordings that the real ingest reads unchanged.
 
     \b
@@ -31,7 +34,8 @@ def synth(out: Path, classes: int, performers: int, per_class: int, seed: int, f
     """
     from slim.ingest.synth import SynthConfig, generate
 
-    cfg = SynthConfig(classes=classes, performers=performers, per_class=per_class, seed=seed, format=fmt)
+    cfg = SynthConfig(classes=classes, performers=performers, per_class=per_class, seed=seed, format=fmt,
+                      facing_jitter_deg=facing_jitter)
     try:
         cfg.validate()
     except ValueError as e:

@@ -57,7 +57,8 @@ class SynthConfig:
     performers: performer ids 1..P (>= 3 so that X-Sub has a test side);
     per_class: replications of each class by each performer (NTU) or instances of each
     class per performer (PKU); seed: everything random derives from it;
-    format: "ntu" or "pku".
+    format: "ntu" or "pku"; facing_jitter_deg: the performer faces camera 2 or 3 (by
+    replication, as in NTU) up to this many degrees off (uniform).
     """
 
     classes: int = 16
@@ -65,6 +66,7 @@ class SynthConfig:
     per_class: int = 2
     seed: int = 0
     format: str = "ntu"
+    facing_jitter_deg: float = 60.0
 
     def validate(self) -> None:
         if self.format not in ("ntu", "pku"):
@@ -75,6 +77,8 @@ class SynthConfig:
             raise ValueError(f"performers must be 3..99 so that X-Sub has both sides, got {self.performers}")
         if not 1 <= self.per_class <= 99:
             raise ValueError(f"per_class must be 1..99, got {self.per_class}")
+        if not 0 <= self.facing_jitter_deg <= 180:
+            raise ValueError(f"facing_jitter_deg must be 0..180, got {self.facing_jitter_deg}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
 
@@ -118,7 +122,7 @@ def world_bodies(cfg: SynthConfig, perf: Performance, action: Action,
 
     Returns per performer (joints [T, V, 3] metres, bone rotations [T, V, 3, 3]),
     T in 40..160 frames. The performer faces camera 2 (odd replication) or 3 (even),
-    +-15 deg, unless `facing_deg` is given.
+    +-cfg.facing_jitter_deg, unless `facing_deg` is given.
     """
     rng = rng_for(cfg.seed, _PERFORMANCE, *perf.identity())
     T = draw_frames(action, rng, MIN_FRAMES, MAX_FRAMES)
@@ -126,7 +130,8 @@ def world_bodies(cfg: SynthConfig, perf: Performance, action: Action,
     partner = make_performer(rng)
     poses, dist = animate(action, T, rng, (body.arm_hang, partner.arm_hang))
     if facing_deg is None:
-        facing_deg = (-45.0 if perf.replication % 2 else 45.0) + rng.uniform(-15, 15)
+        j = cfg.facing_jitter_deg
+        facing_deg = (-45.0 if perf.replication % 2 else 45.0) + rng.uniform(-j, j)
     facing = np.deg2rad(facing_deg)
     place = np.array([rng.uniform(-0.4, 0.4), 0.0, rng.uniform(-0.4, 0.4)])
     if len(poses) == 1:

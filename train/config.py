@@ -100,13 +100,17 @@ PRESETS: dict[str, dict] = {
     # A small model that learns something useful on 2 CPU cores in about 10 minutes
     # (make demo); steps are counted, not data passes.
     "cpu-demo": {
-        "model.encoder.depth": 4, "model.encoder.dim": 128, "model.encoder.heads": 4,
-        "model.head.hidden": 512, "model.head.bottleneck": 128, "model.head.prototypes": 4096,
+        # Tuned on the synthetic dataset (make demo): ~1.1 s per step on 2 cores, 420 steps.
+        # A small model and head (256 prototypes) learn more per step than a wider one
+        # in this budget; a faster teacher (momentum 0.98) suits a 420-step run.
+        "model.encoder.depth": 3, "model.encoder.dim": 96, "model.encoder.heads": 4,
+        "model.head.hidden": 256, "model.head.bottleneck": 64, "model.head.prototypes": 256,
         "pipeline.local_counts": (1, 1, 1),
         "optim.base_lr": 1e-3, "optim.lr_scaling": "none",
-        "schedule.epochs": 30, "schedule.epoch_steps": 20, "schedule.warmup_epochs": 3.0,
+        "schedule.epochs": 21, "schedule.epoch_steps": 20, "schedule.warmup_epochs": 2.0,
         "schedule.teacher_temp_warmup_epochs": 6.0, "schedule.freeze_last_layer_epochs": 1.0,
-        "data.global_batch": 48, "data.num_workers": 1,
+        "schedule.momentum_teacher": 0.98,
+        "data.global_batch": 32, "data.num_workers": 0,
         "checkpoint.every_steps": 100, "checkpoint.keep_last": 2,
         "run.device": "cpu", "run.log_every": 5,
     },
