@@ -42,7 +42,7 @@ class DemoConfig:
 SIZES = {
     # ~1,000 files, ~10 minutes of pretraining on 2 cores: what a newcomer runs first.
     "small": DemoConfig("small", raw="raw/synthetic", data_root="data", run="runs/demo"),
-    # 4x the performers and 3x the training: about an hour on 2 cores.
+    # 4x the files (20 performers, 4 replications) and ~4x the steps: about 40 minutes on 2 cores.
     "full": DemoConfig("full", raw="raw/synthetic-full", data_root="data-full", run="runs/demo-full",
                        synth_performers=20, synth_per_class=4,
                        sets=("schedule.epochs=90",)),

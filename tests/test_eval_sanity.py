@@ -66,7 +66,6 @@ def _knn(train, test, labels=None):
                         num_classes=CLASSES)[1]
 
 
-@pytest.mark.slow  # about a minute of CPU: the oracle's supervised training
 def test_random_encoder_is_well_below_the_oracle(data, random_feats):
     r_train, r_test = random_feats
     o_train, o_test = _features(_oracle(data), data)
