@@ -7,9 +7,7 @@ import pytest
 from slim.ingest.ntu_reader import BadFile, parse_ntu
 from slim.ingest.pku_reader import parse_labels, parse_pku_skeleton, read_split_file
 
-FIX = Path("/work/shared/fixtures")
-if not FIX.exists():
-    FIX = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+from fixtures_path import FIX
 NTU = sorted((FIX / "ntu").glob("*.skeleton"))
 FRAMES = {"S001C001P001R001A001": 103, "S001C003P008R002A058": 70, "S004C002P003R001A017": 124,
           "S001C001P001R001A050": 74, "S001C001P001R001A005": 54, "S001C001P001R001A006": 75}

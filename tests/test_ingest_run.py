@@ -14,9 +14,7 @@ from slim.ingest.manifest import read_manifest
 from slim.ingest.run import IngestConfig, IngestError, ingest, run
 from slim.ingest.verify import verify
 
-FIX = Path("/work/shared/fixtures")
-if not FIX.exists():
-    FIX = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+from fixtures_path import FIX
 
 
 def small_ntu(path, n_frames=20, seed=0):
