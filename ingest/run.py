@@ -12,6 +12,8 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -131,9 +133,20 @@ def _map(fn, args: list, workers: int):
         for a in args:
             yield fn(a)
         return
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(min(workers, len(args))) as pool:
-        yield from pool.imap_unordered(fn, args)
+    pool = ProcessPoolExecutor(min(workers, len(args)), mp_context=mp.get_context("spawn"))
+    try:
+        futures = [pool.submit(fn, a) for a in args]
+        for f in as_completed(futures):
+            yield f.result()
+    except BrokenProcessPool as exc:
+        # A multiprocessing.Pool would respawn workers that die at start-up forever
+        # (e.g. when the caller is a `python -` script that spawn cannot re-import).
+        raise RuntimeError(
+            "ingest worker processes could not start or died; finished chunks are kept and a re-run "
+            "resumes. If you called ingest() from an interactive session or a script read from "
+            "stdin, run it from a file or the slim-ingest command, or pass workers=0") from exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Progress:
