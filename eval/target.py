@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from slim.ingest.assemble import file_sha256
 from slim.ingest.manifest import read_manifest
 from slim.model.encoder import Encoder
 from slim.model.io import load_encoder
@@ -43,13 +44,6 @@ class EvalTarget:
                 "run": str(self.run_dir) if self.run_dir else None,
                 "config": asdict(self.encoder.cfg)}
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_run_json(run_dir: Path) -> dict:

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-import h5py
 import numpy as np
 import torch.utils.data
 
@@ -42,9 +41,7 @@ class H5Dataset(torch.utils.data.Dataset):
     """Map-style view of one split/subset of samples.h5; the file is opened lazily in
     each worker process and never pickled.
 
-    Index arrays come from H5Samples; joints are read through a handle kept here with
-    its `joints` dataset object cached: looking the dataset up per read (as
-    H5Samples.read does) measured 10x slower than the read itself.
+    Index arrays and joints come from H5Samples (its handle is per process).
     """
 
     def __init__(self, data_dir: str | os.PathLike, split: str | None = None,
@@ -55,26 +52,12 @@ class H5Dataset(torch.utils.data.Dataset):
         if self.rows.size == 0:
             raise ValueError(f"{self.data_dir}: split {split!r} subset {subset!r} is empty")
 
-        self._joints = None
-        self._pid = None
-
-    def __getstate__(self):
-        return {**self.__dict__, "_joints": None, "_pid": None}
-
     def __len__(self) -> int:
         return int(self.rows.shape[0])
 
     def read(self, row: int) -> np.ndarray:
         """HDF5 sample `row` as float32 [T, M, V, C] (metres)."""
-        if self._joints is None or self._pid != os.getpid():
-            # 4 MB chunk cache: holds a few 1.2 MB chunks, so sequential readers
-            # (evaluation) read each chunk once.
-            f = h5py.File(self.store.path, "r", rdcc_nbytes=4 << 20)
-            self._joints, self._pid = f["joints"], os.getpid()
-        off = self.store.offsets
-        x = self._joints[int(off[row]):int(off[row + 1])]
-        return x.reshape(int(self.store.num_frames[row]), int(self.store.num_persons[row]),
-                         *x.shape[1:])
+        return self.store.read(int(row))
 
     def item(self, row: int) -> dict:
         """The item for HDF5 row `row` (not a position in this split)."""
