@@ -12,7 +12,7 @@ import torch
 from .common import FeatureOptions, carve, pick_device, split_features
 from .features import TRANSFORM, Features
 from .probe import probe_accuracy, train_probe
-from .results import result_path, write_result
+from .results import target_result_path, write_result
 from .target import EvalTarget
 
 
@@ -61,15 +61,17 @@ def fit_linear(train: Features, test: Features, num_classes: int, cfg: LinearCon
 def run_linear(target: EvalTarget, cfg: LinearConfig, *, protocol: str = "linear",
                variant: str = "", file_variant: str | None = None,
                extra: dict | None = None) -> tuple[dict, Path]:
-    """Evaluate, write `<out>/eval/<protocol>[_<file_variant>][_random].json` (file_variant
-    defaults to variant, the key of the paper's number); returns (record, path)."""
+    """Evaluate, write `<out>/eval/<protocol>_<dataset>_<bench>[_<file_variant>]_<pool>_sel-<s>
+    [_<encoder>].json` (file_variant defaults to variant, the key of the paper's number)
+    and a line of eval/results.jsonl; returns (record, path)."""
     train = split_features(target, "train", cfg.features)
     test = split_features(target, "test", cfg.features)
     metrics, sizes = fit_linear(train, test, target.num_classes, cfg,
                                 pick_device(cfg.features.device))
-    path = result_path(target.out_dir, protocol, target.label,
-                       variant if file_variant is None else file_variant)
-    record = write_result(path, protocol=protocol, selection=cfg.select_on,
+    settings = {"pool": cfg.features.pool, "selection": cfg.select_on}
+    path = target_result_path(target, protocol, variant if file_variant is None else file_variant,
+                              settings)
+    record = write_result(path, protocol=protocol, selection=cfg.select_on, settings=settings,
                           dataset=target.dataset, benchmark=target.benchmark,
                           split_sizes=sizes, metrics=metrics, config=cfg,
                           encoder=target.encoder_record(), variant=variant,

@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import click
 
-from slim.ingest.clitools import console, fail
+from slim.ingest.clitools import console, err_console, fail
 
 from .common import FeatureOptions, is_main_process
 from .target import EvalTarget, TargetError, resolve_target
@@ -86,6 +86,9 @@ def open_target(run, encoder, data, benchmark) -> EvalTarget:
         fail(str(e), e.hint)
     say(f"[dim]encoder: {t.label} ({t.encoder_path or 'random init'}, sha256 "
                   f"{t.sha256[:12]}) · data: {t.data_dir} ({t.dataset} {t.benchmark})[/]")
+    warn = t.unfinished_warning()
+    if warn and is_main_process():
+        err_console.print(f"[bold yellow]warning:[/] {warn}")
     return t
 
 

@@ -1,5 +1,6 @@
-"""Result files (`<run>/eval/<protocol>[_random].json`, DESIGN.md) and the table printed
-on screen. A result file says which protocol and which selection produced it, on which
+"""Result files (`<run>/eval/<protocol>_<dataset>_<benchmark>[_...].json`, one per
+setting), the append-only log `<run>/eval/results.jsonl` of every evaluation, and the
+table printed on screen. A result file says which protocol and which selection produced it, on which
 data, with which encoder (sha256) and code version, so a number is never orphaned."""
 from __future__ import annotations
 
@@ -17,16 +18,39 @@ from slim.ingest.versions import code_version
 from .paper import paper_number
 
 
-def result_path(out_dir: Path, protocol: str, encoder_label: str, variant: str = "") -> Path:
-    """`<out>/eval/<protocol>[_<variant>][_random|_random<seed>].json`.
+def encoder_tag(label: str, encoder_path: Path | str | None, run_dir: Path | str | None,
+                sha256: str = "") -> str:
+    """The part of a result file name that names the encoder: "" for a run's own trained
+    encoder, `random<SEED>` for a baseline, `enc-<file stem>-<sha256[:8]>` for an encoder
+    file given without its run (so two files in one folder never share a result)."""
+    if label.startswith("random"):
+        return "random" + (label.partition(":")[2] or "0")
+    if run_dir is None and encoder_path is not None:
+        return f"enc-{Path(encoder_path).stem}" + (f"-{sha256[:8]}" if sha256 else "")
+    return ""
 
-    encoder_label: "trained" or "random:SEED"; seed 0 gives `_random`, others
-    `_random<SEED>`, so a baseline never overwrites the trained encoder's result.
+
+def result_path(out_dir: Path, protocol: str, *, dataset: str, benchmark: str, variant: str = "",
+                settings: dict | None = None, encoder: str = "") -> Path:
+    """`<out>/eval/<protocol>_<dataset>_<benchmark>[_<variant>][_<setting>...][_<encoder>].json`:
+    one file per (protocol, dataset, benchmark, variant, settings, encoder), so runs of
+    another benchmark, k, pooling or selection never overwrite each other; the same
+    setting run again replaces its file (every run stays in `eval/results.jsonl`).
+
+    settings: {"k": [1, 10], "pool": "cls+mean", "selection": "val"} (any subset), written
+    as `k1-10`, `cls+mean`, `sel-val`. encoder: `encoder_tag(...)`.
     """
-    name = protocol + (f"_{variant}" if variant else "")
-    if encoder_label.startswith("random"):
-        seed = encoder_label.partition(":")[2] or "0"
-        name += "_random" if seed == "0" else f"_random{seed}"
+    parts = [protocol, dataset, benchmark] + ([variant] if variant else [])
+    for key, value in (settings or {}).items():
+        if key == "k":
+            parts.append("k" + "-".join(str(k) for k in value))
+        elif key == "selection":
+            parts.append(f"sel-{value}")
+        else:
+            parts.append(str(value))
+    if encoder:
+        parts.append(encoder)
+    name = "_".join(p.replace("/", "-").replace(" ", "") for p in parts)
     return Path(out_dir) / "eval" / f"{name}.json"
 
 
@@ -42,17 +66,37 @@ def _jsonable(obj):
     return obj
 
 
+def target_result_path(target, protocol: str, variant: str = "", settings: dict | None = None,
+                       dataset: str | None = None) -> Path:
+    """result_path for an EvalTarget (its out_dir, dataset, benchmark and encoder)."""
+    tag = encoder_tag(target.label, target.encoder_path, target.run_dir, target.sha256)
+    return result_path(target.out_dir, protocol, dataset=dataset or target.dataset,
+                       benchmark=target.benchmark, variant=variant, settings=settings, encoder=tag)
+
+
+RESULTS_LOG = "results.jsonl"
+
+
 def write_result(path: Path, *, protocol: str, selection: str, dataset: str, benchmark: str,
                  split_sizes: dict, metrics: dict, config, encoder: dict,
-                 variant: str = "", extra: dict | None = None) -> dict:
-    """Write one result file atomically and return its content.
+                 variant: str = "", settings: dict | None = None, extra: dict | None = None) -> dict:
+    """Write one result file atomically, append the record to `eval/results.jsonl`
+    (append-only: every evaluation ever run is kept there, in order) and return it.
 
     encoder: {"label": "trained"|"random:SEED", "sha256": str, "path": str|None,
-    "run": str|None}. metrics: {name: value} with accuracies in percent.
+    "run": str|None, "run_status": {"status", "step", "total_steps"}|None}.
+    metrics: {name: value} with accuracies in percent. settings: what the file name
+    encodes besides protocol / data / variant (k, pool, selection).
     """
+    run_status = encoder.get("run_status") or None
+    warnings = []
+    if run_status and run_status.get("status") != "finished" and encoder.get("label") == "trained":
+        warnings.append(f"the run was not finished (status {run_status.get('status')}, step "
+                        f"{run_status.get('step')} of {run_status.get('total_steps')})")
     record = {
         "protocol": protocol,
         "variant": variant,
+        "settings": settings or {},
         "selection": selection,
         "dataset": dataset,
         "benchmark": benchmark,
@@ -64,6 +108,8 @@ def write_result(path: Path, *, protocol: str, selection: str, dataset: str, ben
         "code_version": code_version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "paper": paper_number(protocol, dataset, benchmark, variant),
+        "run_status": run_status,
+        "warnings": warnings,
         **(_jsonable(extra) if extra else {}),
     }
     if _main_process():  # under torchrun every rank holds the result; one writes it
@@ -71,7 +117,20 @@ def write_result(path: Path, *, protocol: str, selection: str, dataset: str, ben
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(_jsonable(record), indent=2) + "\n")
         os.replace(tmp, path)
+        append_log(path.parent / RESULTS_LOG, {**_jsonable(record), "file": path.name})
     return record
+
+
+def append_log(log: Path, record: dict) -> None:
+    """Append one JSON line to the results log (never rewritten: one write of one line
+    with O_APPEND, flushed to disk before returning)."""
+    line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _main_process() -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 from .common import FeatureOptions, pick_device, split_features
 from .features import TRANSFORM
 from .knn import knn_accuracy
-from .results import result_path, write_result
+from .results import target_result_path, write_result
 from .target import EvalTarget
 
 
@@ -23,7 +23,8 @@ class RetrievalConfig:
 
 
 def run_retrieval(target: EvalTarget, cfg: RetrievalConfig) -> tuple[dict, Path]:
-    """Evaluate, write `<out>/eval/retrieval[_random].json`; returns (record, path)."""
+    """Evaluate, write `<out>/eval/retrieval_<dataset>_<bench>_k<ks>_<pool>[_<encoder>].json`
+    (and a line of eval/results.jsonl); returns (record, path)."""
     train = split_features(target, "train", cfg.features)
     test = split_features(target, "test", cfg.features)
     device = pick_device(cfg.features.device)
@@ -33,8 +34,10 @@ def run_retrieval(target: EvalTarget, cfg: RetrievalConfig) -> tuple[dict, Path]
     metrics = {f"top1_k{k}": v for k, v in acc.items()}
     if 1 in acc:
         metrics["top1"] = acc[1]
-    path = result_path(target.out_dir, "retrieval", target.label)
+    settings = {"k": list(cfg.ks), "pool": cfg.features.pool}
+    path = target_result_path(target, "retrieval", settings=settings)
     record = write_result(path, protocol="retrieval", selection="none", dataset=target.dataset,
+                          settings=settings,
                           benchmark=target.benchmark,
                           split_sizes={"gallery": len(train.ids), "query": len(test.ids)},
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),

@@ -37,12 +37,25 @@ class EvalTarget:
     benchmark: str
     num_classes: int
     meta: dict                    # manifest metadata
+    run_state: dict | None = None  # {"status", "step", "total_steps"} of run.json, or None
 
     def encoder_record(self) -> dict:
+        """What the result file says about the encoder: label, sha256, file, run, config,
+        and the run's status and step when it came from a run folder."""
         return {"label": self.label, "sha256": self.sha256,
                 "path": str(self.encoder_path) if self.encoder_path else None,
                 "run": str(self.run_dir) if self.run_dir else None,
+                "run_status": self.run_state,
                 "config": asdict(self.encoder.cfg)}
+
+    def unfinished_warning(self) -> str | None:
+        """A sentence when the run is not finished (its encoder is partly trained), else None."""
+        st = self.run_state
+        if not st or st.get("status") == "finished" or self.label != "trained":
+            return None
+        return (f"{self.run_dir} is not finished (status {st.get('status')!r}, step {st.get('step')} of "
+                f"{st.get('total_steps')}): evaluating a partly trained encoder; the result file records "
+                "this. Finish the run by re-running its `slim-train pretrain` command.")
 
 
 
@@ -167,4 +180,6 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
     return EvalTarget(encoder=enc, label=label, sha256=sha, encoder_path=path_rec,
                       run_dir=run_dir, out_dir=out_dir, data_dir=data_dir,
                       dataset=str(meta.get("dataset")), benchmark=benchmark,
-                      num_classes=int(meta["num_classes"]), meta=meta)
+                      num_classes=int(meta["num_classes"]), meta=meta,
+                      run_state=({k: info.get(k) for k in ("status", "step", "total_steps")}
+                                 if run_dir is not None else None))

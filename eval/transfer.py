@@ -44,7 +44,7 @@ def check_layout(target: EvalTarget, source_data: Path | None) -> dict:
 
 def run_transfer(target: EvalTarget, cfg: LinearConfig) -> tuple[dict, Path]:
     """Linear evaluation of the source run's encoder on target.data_dir; writes
-    `<source run>/eval/transfer_<target dataset>[_random].json`."""
+    `<source run>/eval/transfer_<target dataset>_<bench>_<pool>_sel-<s>[_<encoder>].json`."""
     if target.run_dir is None:
         raise TargetError("transfer needs the source run (--source RUN)", "pass --source runs/<name>")
     info = read_run_json(target.run_dir)
@@ -52,6 +52,6 @@ def run_transfer(target: EvalTarget, cfg: LinearConfig) -> tuple[dict, Path]:
     layout = check_layout(target, source_data)
     source_dataset = info.get("dataset") or ""
     return run_linear(target, cfg, protocol="transfer", variant=source_dataset,
-                      file_variant=target.dataset,
+                      file_variant=f"from-{source_dataset}" if source_dataset else "",
                       extra={"source": {"run": str(target.run_dir), "dataset": source_dataset,
                                         "benchmark": info.get("benchmark")}, "layout": layout})

@@ -14,7 +14,7 @@ from slim.ingest.clitools import console
 from .common import carve, pick_device
 from .features import split_rows
 from .finetune import FinetuneConfig, finetune
-from .results import result_path, write_result
+from .results import target_result_path, write_result
 from .target import EvalTarget
 
 RATIOS = {0.01: "1pct", 0.1: "10pct"}
@@ -57,7 +57,8 @@ def _progress(seed):
 
 def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
     """Fine-tune on the labelled subset with `cfg.seeds` seeds; writes
-    `<out>/eval/semi_<1pct|10pct>[_random].json` with mean and std of top-1."""
+    `<out>/eval/semi_<dataset>_<bench>_<1pct|10pct>_<pool>_sel-<s>[_<encoder>].json` with
+    mean and std of top-1 (and a line of eval/results.jsonl)."""
     variant = RATIOS.get(cfg.ratio)
     if variant is None:
         raise ValueError(f"--ratio must be one of {sorted(RATIOS)}, got {cfg.ratio}")
@@ -82,8 +83,9 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
                "top1_per_seed": accs, "epoch_per_seed": [r["epoch"] for r in runs]}
     if cfg.train.select_on == "val":
         metrics["val_top1_per_seed"] = [r["select_top1"] for r in runs]
-    path = result_path(target.out_dir, "semi", target.label, variant)
-    record = write_result(path, protocol="semi", selection=cfg.train.select_on,
+    settings = {"pool": cfg.train.pool, "selection": cfg.train.select_on}
+    path = target_result_path(target, "semi", variant, settings)
+    record = write_result(path, protocol="semi", selection=cfg.train.select_on, settings=settings,
                           dataset=target.dataset, benchmark=target.benchmark, split_sizes=sizes,
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
                           variant=variant,
@@ -94,7 +96,7 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
 
 def run_full_finetune(target: EvalTarget, cfg: FullFinetuneConfig) -> tuple[dict, Path]:
     """Fine-tune on the whole training split (minus the carved validation part under
-    select_on val); writes `<out>/eval/finetune[_random].json`."""
+    select_on val); writes `<out>/eval/finetune_<dataset>_<bench>_<pool>_sel-<s>[_<encoder>].json`."""
     train_all = _rows(target, f"{target.benchmark}_train")
     if cfg.train.select_on == "val":
         fit, val = carve(train_all[1], cfg.train.val_fraction, cfg.train.val_seed)
@@ -111,8 +113,9 @@ def run_full_finetune(target: EvalTarget, cfg: FullFinetuneConfig) -> tuple[dict
                "epoch": r["epoch"]}
     if cfg.train.select_on == "val":
         metrics["val_top1"] = r["select_top1"]
-    path = result_path(target.out_dir, "finetune", target.label)
-    record = write_result(path, protocol="finetune", selection=cfg.train.select_on,
+    settings = {"pool": cfg.train.pool, "selection": cfg.train.select_on}
+    path = target_result_path(target, "finetune", settings=settings)
+    record = write_result(path, protocol="finetune", selection=cfg.train.select_on, settings=settings,
                           dataset=target.dataset, benchmark=target.benchmark, split_sizes=sizes,
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
                           extra={"data": str(target.data_dir), "curve": r["curve"]})

@@ -44,7 +44,8 @@ def _split_size(data, col):
 def test_retrieval_result_file_has_the_contract(world):
     _, data, run = world
     rec = api.retrieval(run, ks=(1, 5), device="cpu")
-    saved = json.loads((run / "eval" / "retrieval.json").read_text())
+    assert rec["path"].endswith("retrieval_synthetic_xsub_k1-5_cls+mean.json")
+    saved = json.loads((run / "eval" / "retrieval_synthetic_xsub_k1-5_cls+mean.json").read_text())
     for key in ("protocol", "selection", "dataset", "benchmark", "split_sizes", "metrics",
                 "config", "encoder_sha256", "code_version"):
         assert key in saved
@@ -68,11 +69,11 @@ def test_bare_command_uses_latest_run_and_its_data(world, monkeypatch):
 
 def test_random_baseline_goes_to_its_own_file(world):
     _, data, run = world
-    trained = json.loads((run / "eval" / "retrieval.json").read_text()) if (run / "eval" / "retrieval.json").exists() \
-        else api.retrieval(run, device="cpu")
+    trained = api.retrieval(run, device="cpu")
     r0 = api.retrieval(run, encoder="random:0", device="cpu")
     r3 = api.retrieval(run, encoder="random:3", device="cpu")
-    assert r0["path"].endswith("retrieval_random.json") and r3["path"].endswith("retrieval_random3.json")
+    assert r0["path"].endswith("_random0.json") and r3["path"].endswith("_random3.json")
+    assert len({trained["path"], r0["path"], r3["path"]}) == 3
     assert r0["encoder"]["label"] == "random:0" and r0["encoder"]["config"]["dim"] == CFG.dim
     assert len({trained["encoder_sha256"], r0["encoder_sha256"], r3["encoder_sha256"]}) == 3
     again = api.retrieval(run, encoder="random:3", device="cpu", cache=False)
@@ -90,8 +91,9 @@ def test_linear_honest_and_paper_selection(world):
     paper = api.linear(run, epochs=3, select_on="test", **FAST)
     assert paper["selection"] == "test" and paper["split_sizes"]["train"] == n_train
     assert paper["metrics"]["top1"] >= paper["metrics"]["top1_last_epoch"]
-    saved = json.loads((run / "eval" / "linear.json").read_text())
-    assert saved["selection"] == "test"                               # the last run wrote it
+    assert honest["path"] != paper["path"]                             # neither overwrote the other
+    assert json.loads(open(honest["path"]).read())["selection"] == "val"
+    assert json.loads(open(paper["path"]).read())["selection"] == "test"
 
 
 def test_feature_cache_is_reused_and_keyed_by_pool(world):
@@ -129,7 +131,8 @@ def test_features_parquet_has_ids_labels_and_embeddings(world, tmp_path):
 def test_transfer_checks_layouts(world, tmp_path):
     root, data, run = world
     rec = api.transfer(run, data, epochs=2, device="cpu")
-    assert rec["path"].endswith("transfer_synthetic.json") and rec["layout"]["joints"] == 25
+    assert rec["path"].endswith("transfer_synthetic_xsub_from-synthetic_cls+mean_sel-val.json")
+    assert rec["layout"]["joints"] == 25
     other = tmp_path / "other"
     shutil.copytree(data, other, ignore=shutil.ignore_patterns("shards"))
     table, meta = read_manifest(other)
@@ -142,11 +145,11 @@ def test_transfer_checks_layouts(world, tmp_path):
 def test_semi_and_finetune_smoke(world):
     _, data, run = world
     rec = api.semi(run, ratio=0.1, seeds=2, epochs=1, device="cpu", eval_batch=64)
-    assert rec["path"].endswith("semi_10pct.json") and rec["variant"] == "10pct"
+    assert rec["path"].endswith("semi_synthetic_xsub_10pct_cls+mean_sel-val.json") and rec["variant"] == "10pct"
     assert rec["split_sizes"]["train"] == _split_size(data, "xsub_train_10pct")
     assert len(rec["metrics"]["top1_per_seed"]) == 2 and rec["metrics"]["top1_std"] >= 0
     ft = api.finetune(run, epochs=1, batch_size=8, warmup_epochs=0, device="cpu")
-    assert ft["path"].endswith("finetune.json") and ft["selection"] == "val"
+    assert ft["path"].endswith("finetune_synthetic_xsub_cls+mean_sel-val.json") and ft["selection"] == "val"
     assert 0 <= ft["metrics"]["top1"] <= 100
 
 
@@ -158,6 +161,69 @@ def test_report_lists_runs_side_by_side(world):
     assert "retrieval" in res.output and "r1" in res.output and "paper" in res.output
 
 
+def test_no_result_is_lost_and_report_shows_k_pool_selection(world, tmp_path):
+    """Every evaluation lands in its own file and in the append-only results.jsonl; the
+    report reads the log and tells the settings apart."""
+    root, data, run = world
+    log = run / "eval" / "results.jsonl"
+    before = log.read_text().splitlines() if log.exists() else []
+    a = api.retrieval(run, ks=(1,), device="cpu", pool="cls")
+    b = api.retrieval(run, ks=(1, 10), device="cpu", pool="mean")
+    c = api.linear(run, epochs=1, lrs=(0.1,), select_on="test", pool="cls", **FAST)
+    assert len({a["path"], b["path"], c["path"]}) == 3
+    lines = log.read_text().splitlines()
+    assert lines[:len(before)] == before                             # appended, never rewritten
+    new = [json.loads(x) for x in lines[len(before):]]
+    assert [r["file"] for r in new] == [a["path"].rsplit("/", 1)[1], b["path"].rsplit("/", 1)[1],
+                                        c["path"].rsplit("/", 1)[1]]
+    assert new[1]["settings"] == {"k": [1, 10], "pool": "mean"}
+    # an encoder file given alone: results beside it, named after it, never colliding
+    shutil.copy(run / "encoder.pt", tmp_path / "e1.pt")
+    save_encoder(tmp_path / "e2.pt", Encoder(CFG, generator=torch.Generator().manual_seed(7)))
+    p1 = api.retrieval(tmp_path / "e1.pt", data, device="cpu")["path"]
+    p2 = api.retrieval(tmp_path / "e2.pt", data, device="cpu")["path"]
+    assert p1 != p2 and "enc-e1-" in p1 and "enc-e2-" in p2
+    res = CliRunner().invoke(cli, ["report", str(run), str(tmp_path), "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    rows = [r.split(",") for r in res.output.strip().splitlines()]
+    assert rows[0][:6] == ["protocol", "data", "k", "pool", "sel", "encoder"]
+    settings = {tuple(r[:6]) for r in rows[1:]}
+    assert ("retrieval", "synthetic xsub", "10", "mean", "none", "trained") in settings
+    assert ("linear", "synthetic xsub", "", "cls", "test", "trained") in settings
+    assert ("retrieval", "synthetic xsub", "1", "cls+mean", "none", "e2.pt") in settings
+    md = CliRunner().invoke(cli, ["report", str(run), "--format", "md"])
+    assert md.exit_code == 0 and md.output.startswith("| protocol | data |")
+    narrow = CliRunner().invoke(cli, ["report", str(run)], terminal_width=80)
+    assert narrow.exit_code == 0 and max(len(x) for x in narrow.output.splitlines()) <= 80
+
+
+def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / "notarun").mkdir()
+    res = CliRunner().invoke(cli, ["report", str(tmp_path / "notarun")], terminal_width=300)
+    assert res.exit_code == 2 and "not a run folder" in res.output and "hint" in res.output
+    res = CliRunner().invoke(cli, ["report", str(tmp_path / "missing")], terminal_width=300)
+    assert res.exit_code == 2 and "no such folder" in " ".join(res.output.split())
+
+
+def test_unfinished_run_is_evaluated_with_a_warning_and_recorded(world, tmp_path):
+    root, data, run = world
+    half = tmp_path / "half"
+    half.mkdir()
+    shutil.copy(run / "encoder.pt", half / "encoder.pt")
+    (half / "run.json").write_text(json.dumps({"data": str(data), "dataset": "synthetic", "benchmark": "xsub",
+                                               "status": "interrupted", "step": 5, "total_steps": 12}))
+    res = CliRunner().invoke(cli, ["retrieval", "--k", "1", "--run", str(half), "--device", "cpu",
+                                   "--no-progress"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert "not finished" in said and "step 5 of 12" in said
+    rec = json.loads(next((half / "eval").glob("retrieval_*.json")).read_text())
+    assert rec["run_status"] == {"status": "interrupted", "step": 5, "total_steps": 12}
+    assert rec["encoder"]["run_status"]["step"] == 5 and "not finished" in rec["warnings"][0]
+    rep = CliRunner().invoke(cli, ["report", str(half)], terminal_width=200)
+    assert "*" in rep.output and "unfinished" in rep.output
+
+
 def test_missing_run_gives_a_readable_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(cli, ["retrieval", "--k", "1"])
@@ -166,10 +232,12 @@ def test_missing_run_gives_a_readable_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, written", [
-    (["linear", "--epochs", "2", "--lr", "0.1", "--select-on", "test"], "linear.json"),
-    (["linear", "--epochs", "2", "--encoder", "random:0"], "linear_random.json"),
-    (["semi", "--ratio", "0.1", "--seeds", "1", "--epochs", "1"], "semi_10pct.json"),
-    (["finetune", "--epochs", "1", "--batch-size", "8", "--warmup-epochs", "0"], "finetune.json"),
+    (["linear", "--epochs", "2", "--lr", "0.1", "--select-on", "test"],
+     "linear_synthetic_xsub_cls+mean_sel-test.json"),
+    (["linear", "--epochs", "2", "--encoder", "random:0"], "linear_synthetic_xsub_cls+mean_sel-val_random0.json"),
+    (["semi", "--ratio", "0.1", "--seeds", "1", "--epochs", "1"], "semi_synthetic_xsub_10pct_cls+mean_sel-val.json"),
+    (["finetune", "--epochs", "1", "--batch-size", "8", "--warmup-epochs", "0"],
+     "finetune_synthetic_xsub_cls+mean_sel-val.json"),
 ])
 def test_cli_commands_write_their_result_files(world, args, written):
     _, data, run = world
@@ -187,4 +255,5 @@ def test_cli_transfer_from_source_run(world):
     res = CliRunner().invoke(cli, ["transfer", "--source", str(run), "--target", str(data),
                                    "--epochs", "1", "--device", "cpu", "--no-progress"], terminal_width=200)
     assert res.exit_code == 0, res.output
-    assert json.loads((run / "eval" / "transfer_synthetic.json").read_text())["protocol"] == "transfer"
+    saved = run / "eval" / "transfer_synthetic_xsub_from-synthetic_cls+mean_sel-val.json"
+    assert json.loads(saved.read_text())["protocol"] == "transfer"

@@ -61,10 +61,11 @@ def _assert_same_weights(state, ref_state):
 def test_sigterm_saves_then_same_command_resumes_bitwise(world):
     out = world["root"] / "runs" / "term"
     first = _kill_after_first_checkpoint(world, out, signal.SIGTERM)
-    assert first.returncode == 0, first.stdout
+    assert first.returncode == 143, first.stdout     # 128 + SIGTERM: not a success for `&&`
     assert "stopped by SIGTERM" in first.stdout
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "interrupted" and 0 < run["step"] < run["total_steps"]
+    assert run["stopped_by"] == "SIGTERM"
     second = run_cli("pretrain", "--data", str(world["data"]), *SMOKE, "--out", str(out), cwd=world["root"])
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"resuming from step-{run['step']:08d}.pt at step {run['step']}" in second.stdout
@@ -72,6 +73,16 @@ def test_sigterm_saves_then_same_command_resumes_bitwise(world):
     _assert_same_weights(final_state(out), world["ref_state"])
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, run["total_steps"] + 1))  # each step logged once across the resume
+
+
+def test_ctrl_c_saves_and_exits_130(world):
+    out = world["root"] / "runs" / "int"
+    first = _kill_after_first_checkpoint(world, out, signal.SIGINT)
+    assert first.returncode == 130, first.stdout
+    assert "stopped by SIGINT" in first.stdout and "Traceback" not in first.stdout
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "interrupted" and run["stopped_by"] == "SIGINT"
+    assert (out / "checkpoints" / f"step-{run['step']:08d}.pt").is_file()
 
 
 def test_sigkill_then_same_command_resumes_bitwise(world):

@@ -78,7 +78,10 @@ def pretrain(data, benchmark, preset, config_file, sets, out, print_config):
       slim-train pretrain
       slim-train pretrain --data data/synthetic --benchmark xsub --preset cpu-smoke --out runs/smoke
       torchrun --standalone --nproc_per_node 2 -m slim.train.cli pretrain --preset cpu-smoke --out runs/ddp
-    SIGTERM or Ctrl-C saves a checkpoint and exits; the same command resumes.
+    
+    SIGTERM or Ctrl-C saves a checkpoint, writes status "interrupted" and the step to
+    run.json and exits 143 (SIGTERM) or 130 (Ctrl-C); the same command resumes.
+    Exit codes: 0 finished, 2 bad input or a failed run, 130 / 143 interrupted.
     """
     import torch
 
@@ -111,6 +114,19 @@ def pretrain(data, benchmark, preset, config_file, sets, out, print_config):
         fail(str(exc), "check the keys you set")
     if info.get("status") == "finished" and os.environ.get("RANK", "0") == "0":
         console.print(f"run folder: {run_dir}")
+    if info.get("status") == "interrupted":
+        # A stopped run is not a success: `pretrain && eval` must not evaluate it.
+        raise click.exceptions.Exit(interrupted_exit_code(info.get("stopped_by")))
+
+
+def interrupted_exit_code(stopped_by: str | None) -> int:
+    """The shell's convention for a run stopped by a signal: 128 + signal number
+    (SIGINT 130, SIGTERM 143); 1 for any other stop (e.g. the library's stop_after)."""
+    import signal
+    try:
+        return 128 + int(signal.Signals[str(stopped_by)])
+    except KeyError:
+        return 1
 
 
 def _default_out(data_dir: Path, benchmark: str, preset: str, cfg) -> Path:

@@ -169,7 +169,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             header = (f"resolved config of {run_dir.name} (preset {preset}); effective lr {peak:.6g}; "
                       f"{total} steps; {epoch_note}")
             (run_dir / "config.toml").write_text(to_toml(cfg, header))
-            write_run(run_dir, **run_info, status="running", step=start, total_steps=total,
+            write_run(run_dir, **run_info, status="running", stopped_by=None, step=start, total_steps=total,
                       code_version=code_version(), world_size=d.world_size, preset=preset)
         if payload and start >= total:
             say(f"{run_dir} already finished ({total} steps): nothing to train")
@@ -280,8 +280,8 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             stop.restore()
         if status == "interrupted":
             if d.is_main:
-                write_run(run_dir, status="interrupted", step=step)
-            return read_run(run_dir)
+                write_run(run_dir, status="interrupted", step=step, stopped_by=why)
+            return {**read_run(run_dir), "stopped_by": why}
         return _finish(d, run_dir, say)
     except TrainingError:
         if d.is_main and (run_dir / "run.json").is_file():
