@@ -20,7 +20,8 @@ def _command(dataset: str, doc: str) -> click.Command:
                   help="target WebDataset shard size in MB")
     @click.option("--no-center", is_flag=True, help="keep raw camera coordinates")
     def cmd(raw, out, workers, shard_size, no_center):
-        from slim.ingest.run import IngestConfig, IngestError, run
+        from slim.ingest.clitools import err_console
+        from slim.ingest.run import IngestConfig, IngestError, IngestInterrupted, run
         cfg = IngestConfig(dataset=dataset, raw=tuple(raw), out=out, workers=workers,
                            shard_size_mb=shard_size, center=not no_center)
         console.print(f"[bold]slim-ingest {dataset}[/] {json.dumps(cfg.to_dict())}")
@@ -28,6 +29,9 @@ def _command(dataset: str, doc: str) -> click.Command:
             out_dir, card = run(cfg, progress=True, log=console.print)
         except IngestError as e:
             fail(str(e), "check --raw; see `slim-ingest " + dataset + " --help`")
+        except IngestInterrupted as e:
+            err_console.print(f"[bold yellow]{e}[/]")
+            raise click.exceptions.Exit(e.exit_code)
         benches = ", ".join(f"{b} {v['train']}/{v['test']}" for b, v in card["benchmarks"].items())
         console.print(f"[green]done[/]: {out_dir}: {card['num_samples']} samples, "
                       f"{card['num_classes']} classes, {benches} (train/test), "

@@ -6,12 +6,15 @@ returns `out_root/<dataset>`.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
 import os
 import shutil
+import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -28,6 +31,50 @@ WORK = ".work"
 
 class IngestError(Exception):
     """A user error (wrong path, nothing to ingest): message names the fix."""
+
+
+class IngestInterrupted(Exception):
+    """The run was stopped by SIGTERM / SIGINT. Finished chunks are kept (a re-run of the
+    same command resumes from them) and every worker process has been stopped.
+
+    signal_name: "SIGTERM" | "SIGINT"; kept / total: parsed chunks on disk / in the plan;
+    exit_code: 128 + the signal number (143, 130), the shell's convention."""
+
+    def __init__(self, signal_name: str, kept: int, total: int, writing: bool = False):
+        self.signal_name, self.kept, self.total = signal_name, kept, total
+        self.exit_code = 128 + int(signal.Signals[signal_name])
+        where = ("all chunks parsed, writing the outputs was stopped (nothing half-written is kept)"
+                 if writing else f"{kept} of {total} chunks kept")
+        super().__init__(f"interrupted by {signal_name}; {where}; run the same command to resume")
+
+
+class _Stop(BaseException):
+    """Raised in the main thread by the SIGTERM / SIGINT handler (a BaseException, so no
+    `except Exception` on the way swallows it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.name = signal.Signals(signum).name
+
+
+class _StopSignals:
+    """While active, SIGTERM and SIGINT raise _Stop in the main thread; outside the main
+    thread (where Python cannot install handlers) nothing changes."""
+
+    def __enter__(self):
+        self._old = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise _Stop(signum)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 @dataclass(frozen=True)
@@ -102,38 +149,74 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
     if len(todo) < len(chunks):
         log(f"resuming: {len(chunks) - len(todo)} of {len(chunks)} chunks already parsed")
     args = [(k, cfg.dataset, chunks[k], cfg.center, str(work)) for k in todo]
-    with _Progress(progress) as bar:
-        task = bar.add("parse + denoise", sum(len(chunks[k]) for k in todo))
-        for summary in _map(process_chunk, args, cfg.workers):
-            for s in summary["skipped"]:
-                log(f"skipped {s['file']}: {s['reason']}")
-            bar.advance(task, len(chunks[summary["k"]]))
-            if on_chunk_done:
-                on_chunk_done(summary)
-        # Imported here, not at module level: spawned workers import this module (via
-        # __main__) and must not pay for h5py + pyarrow, which only the writer needs.
-        from slim.ingest.assemble import assemble_outputs
-        task = bar.add("write h5 + shards", len(plan.jobs))
-        k_sizes = iter([len(c) for c in chunks])
-        normalization = NORMALIZATION if cfg.center else "none (raw camera coordinates, metres)"
-        card = assemble_outputs(out_dir, cfg.dataset, [chunk_path(work, k) for k in range(len(chunks))],
-                                plan, normalization=normalization, shard_size_mb=cfg.shard_size_mb,
-                                config=cfg.to_dict(), fingerprint=fp,
-                                on_chunk=lambda n: bar.advance(task, next(k_sizes)))
+    writing = False
+    try:
+        with contextlib.ExitStack() as stack, _StopSignals(), _Progress(progress) as bar:
+            task = bar.add("parse + denoise", sum(len(chunks[k]) for k in todo))
+            parsed = stack.enter_context(contextlib.closing(_map(process_chunk, args, cfg.workers)))
+            for summary in parsed:
+                for s in summary["skipped"]:
+                    log(f"skipped {s['file']}: {s['reason']}")
+                bar.advance(task, len(chunks[summary["k"]]))
+                if on_chunk_done:
+                    on_chunk_done(summary)
+            # Imported here, not at module level: spawned workers import this module (via
+            # __main__) and must not pay for h5py + pyarrow, which only the writer needs.
+            from slim.ingest.assemble import assemble_outputs
+            writing = True
+            task = bar.add("write h5 + shards", len(plan.jobs))
+            k_sizes = iter([len(c) for c in chunks])
+            normalization = NORMALIZATION if cfg.center else "none (raw camera coordinates, metres)"
+            card = assemble_outputs(out_dir, cfg.dataset, [chunk_path(work, k) for k in range(len(chunks))],
+                                    plan, normalization=normalization, shard_size_mb=cfg.shard_size_mb,
+                                    config=cfg.to_dict(), fingerprint=fp,
+                                    on_chunk=lambda n: bar.advance(task, next(k_sizes)))
+    except _Stop as stop:
+        kept = sum(chunk_path(work, k).is_file() for k in range(len(chunks)))
+        raise IngestInterrupted(stop.name, kept, len(chunks), writing) from None
     shutil.rmtree(work, ignore_errors=True)
     for w in card["warnings"]:
         log(f"warning: {w}")
     return out_dir, card
 
 
+def _worker_init() -> None:
+    """In each worker: leave Ctrl-C to the main process (which stops the pool), and on
+    Linux die with the main process even when it is SIGKILLed (PR_SET_PDEATHSIG)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the main process stops the pool itself
+        pass
+
+
+def stop_pool(pool: ProcessPoolExecutor, timeout: float = 5.0) -> None:
+    """Stop a process pool now: cancel what has not started, terminate the running
+    workers (their chunks are written under a temporary name, so nothing half-done is
+    kept) and reap them; SIGKILL whatever has not exited after `timeout` seconds."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout)
+        if p.is_alive():
+            p.kill()
+            p.join(timeout)
+
+
 def _map(fn, args: list, workers: int):
     """fn over args in worker processes (spawn: safe with threads and on every OS), results
-    as they finish; in-process when workers <= 1 (cheaper for tiny runs and tests)."""
+    as they finish; in-process when workers <= 1 (cheaper for tiny runs and tests). Any
+    exception (a signal's _Stop included) stops every worker before it propagates."""
     if workers <= 1 or len(args) <= 1:
         for a in args:
             yield fn(a)
         return
-    pool = ProcessPoolExecutor(min(workers, len(args)), mp_context=mp.get_context("spawn"))
+    pool = ProcessPoolExecutor(min(workers, len(args)), mp_context=mp.get_context("spawn"),
+                               initializer=_worker_init)
     try:
         futures = [pool.submit(fn, a) for a in args]
         for f in as_completed(futures):
@@ -141,12 +224,16 @@ def _map(fn, args: list, workers: int):
     except BrokenProcessPool as exc:
         # A multiprocessing.Pool would respawn workers that die at start-up forever
         # (e.g. when the caller is a `python -` script that spawn cannot re-import).
+        stop_pool(pool)
         raise RuntimeError(
             "ingest worker processes could not start or died; finished chunks are kept and a re-run "
             "resumes. If you called ingest() from an interactive session or a script read from "
             "stdin, run it from a file or the slim-ingest command, or pass workers=0") from exc
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:
+        stop_pool(pool)
+        raise
+    else:
+        pool.shutdown(wait=True)
 
 
 class _Progress:
