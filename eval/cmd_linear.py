@@ -9,8 +9,10 @@ from .options import (feature_config, feature_options, open_target, run_protocol
 
 def linear_options(fn):
     for opt in reversed([
-        click.option("--epochs", type=int, default=100, show_default=True),
-        click.option("--batch-size", type=int, default=256, show_default=True),
+        click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True,
+                     help="Epochs of probe training per lr of the grid."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
+                     help="Probe training batch (the lr scales with batch/256)."),
         click.option("--lr", "lrs", type=float, multiple=True,
                      help="Base lr grid, x batch/256 (repeatable; default 0.03 0.1 0.3; paper 0.1)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Probe init and order."),

@@ -29,11 +29,26 @@ class FeatureOptions:
 
 
 def pick_device(name: str) -> torch.device:
-    """auto: this process's GPU (LOCAL_RANK under torchrun) when there is one, else CPU."""
+    """auto: this process's GPU (LOCAL_RANK under torchrun) when there is one, else CPU;
+    cpu; cuda / cuda:N (checked: the device must exist). Raises TargetError (a
+    ValueError with a hint) for anything else or a GPU that is not there."""
+    from .target import TargetError
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
+    kind, _, index = str(name).partition(":")
+    if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise TargetError(f"--device {name}: not a device name",
+                          "use --device auto (a GPU when there is one), cpu, cuda or cuda:N")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise TargetError(f"--device {name}: no CUDA device is visible to torch {torch.__version__} "
+                              "on this machine",
+                              "use --device cpu (or auto); for a GPU, install a CUDA build of torch into .venv")
+        if index and int(index) >= torch.cuda.device_count():
+            raise TargetError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)",
+                              f"use cuda:0 ... cuda:{torch.cuda.device_count() - 1}")
     return torch.device(name)
 
 

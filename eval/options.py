@@ -62,9 +62,21 @@ def selection_options(fn):
 
 
 def feature_config(kw: dict) -> FeatureOptions:
+    """FeatureOptions from the click keywords (the device is checked first: a clean
+    error for `--device gpu` or `--device cuda` without CUDA)."""
+    check_device(kw["device"])
     return FeatureOptions(pool=kw["pool"], batch_size=kw["feature_batch"],
                           num_workers=kw["workers"], device=kw["device"],
                           cache=not kw["no_cache"], progress=not kw["no_progress"])
+
+
+def check_device(name: str) -> None:
+    """`fail` with a hint unless `name` is a device this machine has (common.pick_device)."""
+    from .common import pick_device
+    try:
+        pick_device(name)
+    except TargetError as e:
+        fail(str(e), e.hint)
 
 
 def join_torchrun() -> None:

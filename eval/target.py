@@ -151,7 +151,9 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
     try:
         enc, _meta = load_encoder(path)
     except (ValueError, FileNotFoundError) as e:
-        raise TargetError(str(e), "re-export the encoder with `slim-train export RUN`") from e
+        hint = ("pass --encoder runs/<name>/encoder.pt (written by `slim-train export RUN`), or --run RUN"
+                if kind == "file" else f"re-export the encoder with `slim-train export {run_dir}`")
+        raise TargetError(str(e), hint) from None
     if kind == "random":
         enc, sha = random_encoder(enc, seed)
         label, path_rec = f"random:{seed}", None

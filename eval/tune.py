@@ -51,7 +51,9 @@ def _selection(target: EvalTarget, cfg: FinetuneConfig, train: tuple, pool: tupl
     return sel, test, {"train": len(train[0]), "val": len(val), "test": len(test[0])}
 
 
-def _progress(seed):
+def _progress(seed, cfg: FinetuneConfig):
+    if not cfg.progress:
+        return None
     return lambda epoch, acc: console.print(f"[dim]seed {seed} epoch {epoch}: selection top-1 {acc:.2f}[/]")
 
 
@@ -73,14 +75,15 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
     runs = []
     for seed in range(cfg.seeds):
         r = finetune(target.encoder, target.data_dir, target.num_classes, subset, sel, test,
-                     cfg.train, seed, device, _progress(seed))
+                     cfg.train, seed, device, _progress(seed, cfg.train))
         r.pop("model")  # keep metrics only: one model per seed would pile up in memory
         runs.append(r)
     key = "test_top1" if cfg.train.select_on == "val" else "select_top1"
     accs = [r[key] for r in runs]
     metrics = {"top1": statistics.fmean(accs),
                "top1_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-               "top1_per_seed": accs, "epoch_per_seed": [r["epoch"] for r in runs]}
+               "top1_per_seed": accs, "epoch_per_seed": [r["epoch"] for r in runs],
+               "steps": runs[0]["steps"]}
     if cfg.train.select_on == "val":
         metrics["val_top1_per_seed"] = [r["select_top1"] for r in runs]
     settings = {"pool": cfg.train.pool, "selection": cfg.train.select_on}
@@ -108,9 +111,9 @@ def run_full_finetune(target: EvalTarget, cfg: FullFinetuneConfig) -> tuple[dict
         train = train_all
         sel, test, sizes = _selection(target, cfg.train, train, train)
     r = finetune(target.encoder, target.data_dir, target.num_classes, train, sel, test,
-                 cfg.train, cfg.seed, pick_device(cfg.train.device), _progress(cfg.seed))
+                 cfg.train, cfg.seed, pick_device(cfg.train.device), _progress(cfg.seed, cfg.train))
     metrics = {"top1": r["test_top1"] if cfg.train.select_on == "val" else r["select_top1"],
-               "epoch": r["epoch"]}
+               "epoch": r["epoch"], "steps": r["steps"]}
     if cfg.train.select_on == "val":
         metrics["val_top1"] = r["select_top1"]
     settings = {"pool": cfg.train.pool, "selection": cfg.train.select_on}

@@ -56,6 +56,21 @@ def save_encoder(path: str | os.PathLike, encoder: Encoder, extra: dict | None =
     return path
 
 
+def _sniff(path: Path) -> str:
+    """"zip" for a torch.save file, else a few words saying what the file is."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head.startswith(b"\x89HDF"):
+        return "an HDF5 file (e.g. a dataset's samples.h5)"
+    if head.startswith(b"PAR1"):
+        return "a Parquet file"
+    if not head:
+        return "an empty file"
+    return "not a file written by torch.save"
+
+
 def load_encoder(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[Encoder, dict]:
     """Build the encoder recorded in `path` and load its weights strictly.
 
@@ -65,6 +80,10 @@ def load_encoder(path: str | os.PathLike, map_location: str | torch.device = "cp
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no encoder file here (write one with `slim-train export`)")
+    kind = _sniff(path)
+    if kind != "zip":
+        raise ValueError(f"{path}: {kind}, not an encoder file; pass the encoder.pt that "
+                         "`slim-train export RUN` writes (a dataset goes to --data)")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - re-raised with the file named

@@ -257,3 +257,21 @@ def test_cli_transfer_from_source_run(world):
     assert res.exit_code == 0, res.output
     saved = run / "eval" / "transfer_synthetic_xsub_from-synthetic_cls+mean_sel-val.json"
     assert json.loads(saved.read_text())["protocol"] == "transfer"
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--device", "gpu"], "not a device name"),
+    (["--device", "cuda:x"], "not a device name"),
+    (["--encoder", "DATA_H5"], "an HDF5 file"),
+    (["--epochs", "0"], "0 is not in the range"),
+] + ([] if torch.cuda.is_available() else [(["--device", "cuda"], "no CUDA device")]))
+def test_bad_device_epochs_and_encoder_files_are_clean_errors(world, args, said):
+    _, data, run = world
+    args = [str(data / "samples.h5") if a == "DATA_H5" else a for a in args]
+    res = CliRunner().invoke(cli, ["linear", "--run", str(run), *args], terminal_width=300)
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2, res.output
+    assert said in text and "Traceback" not in text and res.exception is None or \
+        isinstance(res.exception, SystemExit)
+    if "error:" in text:
+        assert "hint:" in text and "weights_only" not in text

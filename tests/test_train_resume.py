@@ -173,3 +173,10 @@ def test_incompatible_config_is_a_clear_error(world):
                    "--out", str(out)])
     assert res.exit_code == 2
     assert "optim.base_lr" in res.output and "different config" in res.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_a_clear_error(world):
+    res = _invoke(["pretrain", "--data", str(world["data"]), *SMOKE, "--set", "run.device=cuda",
+                   "--out", str(world["root"] / "runs" / "nocuda")])
+    assert res.exit_code == 2 and "no CUDA device" in res.output and "run.device=cpu" in res.output

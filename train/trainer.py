@@ -135,7 +135,10 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
 
     console = console or Console(highlight=False)
     data_dir, run_dir = Path(data_dir).resolve(), Path(run_dir)
-    d = du.setup(cfg.run.device)
+    try:
+        d = du.setup(cfg.run.device)
+    except (RuntimeError, ValueError) as exc:  # e.g. run.device=cuda on a machine without CUDA
+        raise TrainingError(str(exc), "use --set run.device=cpu, or auto (a GPU when torch sees one)") from None
     say = console.print if d.is_main else (lambda *a, **k: None)
     threads_before = torch.get_num_threads()
     try:
