@@ -1,6 +1,8 @@
-"""Per-sample embeddings to parquet, keyed by dataset id (never by array position):
-columns id, index, label, split, feature (fixed-size list of float32); schema metadata
-says which encoder, data, benchmark, pool and transform produced them."""
+"""Per-sample embeddings, keyed by dataset id (never by array position), to Parquet
+(columns id, index, label, split, feature: fixed-size list of float32; schema metadata
+says which encoder, data, benchmark, pool and transform produced them) or to CSV
+(id, index, label, split, f0 ... f{F-1}; no metadata). The format follows the file's
+suffix; any other suffix is refused."""
 from __future__ import annotations
 
 import json
@@ -19,6 +21,18 @@ from .features import TRANSFORM
 from .target import EvalTarget
 
 
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+def output_format(path: str | Path) -> str:
+    """"parquet" or "csv" from the file suffix; ValueError naming the accepted ones."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"--out {path}: the suffix says neither Parquet nor CSV "
+                         f"(accepted: {', '.join(FORMATS)})")
+    return fmt
+
+
 @dataclass(frozen=True)
 class FeaturesConfig:
     out: str = "features.parquet"
@@ -27,8 +41,9 @@ class FeaturesConfig:
 
 
 def write_features(target: EvalTarget, cfg: FeaturesConfig) -> tuple[Path, int]:
-    """Extract (or load cached) features of each part and write one parquet file.
-    Returns (path, rows)."""
+    """Extract (or load cached) features of each part and write one Parquet or CSV file
+    (by cfg.out's suffix, see output_format), atomically. Returns (path, rows)."""
+    fmt = output_format(cfg.out)
     tables = []
     for part in cfg.parts:
         f = split_features(target, part, cfg.features)
@@ -51,6 +66,21 @@ def write_features(target: EvalTarget, cfg: FeaturesConfig) -> tuple[Path, int]:
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    if fmt == "csv":
+        _write_csv(table, tmp)
+    else:
+        pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, out)
     return out, table.num_rows
+
+
+def _write_csv(table: pa.Table, path: Path) -> None:
+    """id, index, label, split, then one column f<j> per feature dimension."""
+    import csv
+    x = np.asarray(table.column("feature").combine_chunks().flatten()).reshape(table.num_rows, -1)
+    cols = [table.column(c).to_pylist() for c in ("id", "index", "label", "split")]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "index", "label", "split", *(f"f{j}" for j in range(x.shape[1]))])
+        for i in range(table.num_rows):
+            w.writerow([c[i] for c in cols] + [f"{v:.7g}" for v in x[i]])

@@ -27,6 +27,28 @@ class ShowConfig:
     views: bool = False
     frames: int = 8
     seed: int = 0
+    person: int | None = None     # 1-based person whose views are drawn (None: random by seed)
+
+
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def image_path(out: str | Path) -> Path:
+    """The file to write: `out` when its suffix is an image format matplotlib writes,
+    else `out` + ".png" (so `--out x` writes x.png)."""
+    p = Path(out)
+    return p if p.suffix.lower() in IMAGE_SUFFIXES else p.with_name(p.name + ".png")
+
+
+def class_name(data_dir: Path, label: int) -> str:
+    """"<label>: <name>" from the manifest's class names ("<label>" when there are none)."""
+    try:
+        from slim.ingest.manifest import read_manifest
+        _, meta = read_manifest(data_dir)
+        names = meta.get("class_names") or []
+    except (OSError, ValueError):
+        names = []
+    return f"A{label + 1:03d} {names[label]}" if 0 <= label < len(names) else f"class {label}"
 
 
 def _pyplot():
@@ -79,17 +101,32 @@ def render(cfg: ShowConfig) -> Path:
         fail(f"{store.path}: no sample {cfg.sample_id!r}",
              f"ids look like {store.ids[0]!r}; `slim-ingest info {cfg.data_dir}` lists the dataset")
     joints = store.read(i)  # [T, M, V, 3]
+    label = class_name(Path(cfg.data_dir), int(store.labels[i]))
     plt = _pyplot()
     seq = joints.transpose(1, 0, 2, 3)
     k = cfg.frames
+    present = [m for m in range(seq.shape[0]) if seq[m].any()]
     rows = [(seq, np.linspace(0, seq.shape[1] - 1, k).round().astype(int),
-             f"{cfg.sample_id}\n{seq.shape[1]} frames", None)]
+             f"{cfg.sample_id}\n{seq.shape[1]} frames\n{len(present)} person(s)", None)]
+    note = ""
     if cfg.views:
         from slim.pipeline.config import PipelineConfig
         from slim.pipeline.transform import pretrain_batch
 
         pc = PipelineConfig()
-        out = pretrain_batch([joints], pc, np.random.default_rng(cfg.seed))
+        rng = np.random.default_rng(cfg.seed)
+        if cfg.person is not None:
+            if not 1 <= cfg.person <= seq.shape[0] or cfg.person - 1 not in present:
+                fail(f"{cfg.sample_id} has no person {cfg.person} (present: "
+                     f"{', '.join(str(m + 1) for m in present) or 'none'})",
+                     "choose one of the present persons with --person, or leave it out")
+            p = cfg.person - 1
+        else:  # as the pipeline does: one present person, drawn at random
+            p = int(present[rng.integers(len(present))]) if len(present) > 1 else (present or [0])[0]
+        if seq.shape[0] > 1:
+            note = (f"; views of person {p + 1} of {seq.shape[0]}: pretraining takes one person per "
+                    "sample, drawn at random each time (--person to choose)")
+        out = pretrain_batch([joints[:, p:p + 1]], pc, rng)
         for g in range(2):
             x, m = out["global"][0, g], out["global_mask"][0, g].reshape(-1, 25)
             rows.append((x[None], np.linspace(0, x.shape[0] - 1, k).round().astype(int),
@@ -104,10 +141,10 @@ def render(cfg: ShowConfig) -> Path:
     fig, axes = plt.subplots(len(rows), k, figsize=(1.3 * k + 1.2, 1.45 * len(rows)), squeeze=False)
     for axr, (s, fr, title, m) in zip(axes, rows):
         _row(axr, s, fr, title, m)
-    fig.suptitle("x (lateral) vs y (up); red = masked tokens" if cfg.views else "x (lateral) vs y (up)",
-                 fontsize=9)
+    legend = "x (lateral) vs y (up)" + ("; red = masked tokens" if cfg.views else "")
+    fig.suptitle(f"{cfg.sample_id} · {label}\n{legend}{note}", fontsize=9, wrap=True)
     fig.tight_layout()
-    out_path = Path(cfg.out)
+    out_path = image_path(cfg.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=110)
     plt.close(fig)
@@ -117,12 +154,19 @@ def render(cfg: ShowConfig) -> Path:
 @click.command("show")
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("sample_id")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file to write")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Image to write (.png, .pdf, .svg, .jpg; any other name gets .png added)")
 @click.option("--views", is_flag=True, help="also draw the pretraining views and their masks")
-@click.option("--frames", default=8, show_default=True, help="frames drawn per row")
+@click.option("--frames", default=8, show_default=True, type=click.IntRange(min=1),
+              help="frames drawn per row")
 @click.option("--seed", default=0, show_default=True, help="seed of the views' randomness")
-def show(data_dir, sample_id, out, views, frames, seed):
-    """Draw sample SAMPLE_ID of the dataset in DATA_DIR (e.g. data/synthetic)."""
-    cfg = ShowConfig(data_dir, sample_id, out, views, frames, seed)
+@click.option("--person", default=None, type=click.IntRange(min=1),
+              help="with --views on a two-person sample: whose views to draw (1 or 2; default: "
+                   "drawn at random, as pretraining does)")
+def show(data_dir, sample_id, out, views, frames, seed, person):
+    """Draw sample SAMPLE_ID of the dataset in DATA_DIR (e.g. data/synthetic), titled with
+    its class; with --views also the pretraining views (one person per sample)."""
+    cfg = ShowConfig(data_dir, sample_id, out, views, frames, seed, person)
     path = render(cfg)
-    console.print(f"wrote {path}")
+    added = "" if Path(out) == path else f" (--out {out} had no image suffix: .png added)"
+    console.print(f"wrote {path}{added}")

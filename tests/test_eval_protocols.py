@@ -275,3 +275,19 @@ def test_bad_device_epochs_and_encoder_files_are_clean_errors(world, args, said)
         isinstance(res.exception, SystemExit)
     if "error:" in text:
         assert "hint:" in text and "weights_only" not in text
+
+
+def test_features_csv_out_writes_csv(world, tmp_path):
+    import csv
+    _, data, run = world
+    out = tmp_path / "f.csv"
+    res = CliRunner().invoke(cli, ["features", "--out", str(out), "--run", str(run), "--device", "cpu",
+                                   "--no-progress"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.reader(out.open()))
+    assert rows[0][:4] == ["id", "index", "label", "split"] and len(rows[0]) == 4 + 2 * CFG.dim
+    table, _ = read_manifest(data)
+    assert len(rows) - 1 == table.num_rows and float(rows[1][4]) == float(rows[1][4])
+    bad = CliRunner().invoke(cli, ["features", "--out", str(tmp_path / "f.txt"), "--run", str(run)],
+                             terminal_width=300)
+    assert bad.exit_code == 2 and "neither Parquet nor CSV" in bad.output and not (tmp_path / "f.txt").exists()

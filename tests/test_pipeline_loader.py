@@ -206,3 +206,35 @@ def test_show_draws_views_and_names_a_missing_id(tiny, tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG"
     r = CliRunner().invoke(show, [str(data), "NOPE", "--out", str(out)])
     assert r.exit_code != 0 and "NOPE" in r.output
+
+
+def test_show_two_person_views_class_name_and_png_suffix(tiny, tmp_path):
+    pytest.importorskip("matplotlib")
+    from click.testing import CliRunner
+
+    from slim.ingest.cmd_show import class_name, show
+    from slim.ingest.h5store import H5Samples
+    from slim.ingest.manifest import read_manifest
+
+    data, _ = tiny
+    store = H5Samples(data)
+    two = [sid for sid, m in zip(store.ids, store.num_persons) if m == 2]
+    assert two, "the tiny dataset has no two-person sample"
+    i = store.ids.index(two[0])
+    _, meta = read_manifest(data)
+    assert meta["class_names"][int(store.labels[i])] in class_name(data, int(store.labels[i]))
+    r = CliRunner().invoke(show, [str(data), two[0], "--views", "--frames", "2", "--person", "2",
+                                  "--out", str(tmp_path / "x")], terminal_width=300)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "x.png").read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "x").exists()
+    assert "x.png" in r.output and ".png added" in r.output
+    r = CliRunner().invoke(show, [str(data), two[0], "--views", "--person", "3", "--out", str(tmp_path / "y.png")],
+                           terminal_width=300)
+    assert r.exit_code == 2 and "no person 3" in r.output
+
+
+def test_features_csv_is_csv_and_unknown_suffix_is_refused(tmp_path):
+    from slim.eval.export import output_format
+    assert output_format("f.csv") == "csv" and output_format("f.parquet") == "parquet"
+    with pytest.raises(ValueError, match="neither Parquet nor CSV"):
+        output_format("f.txt")
