@@ -7,11 +7,14 @@ from .options import feature_config, feature_options, open_target, run_protocol,
 
 
 @click.command("retrieval")
-@click.option("--k", "ks", type=int, multiple=True, help="Neighbours (repeatable; default 1, 10, 20).")
+@click.option("--k", "ks", type=click.IntRange(min=1), multiple=True,
+              help="Neighbours (repeatable; default 1, 10, 20).")
 @click.option("--temperature", type=float, default=0.07, show_default=True,
               help="DINO vote weighting exp(sim / T) for k > 1.")
-@click.option("--query-chunk", type=int, default=4096, show_default=True)
-@click.option("--gallery-chunk", type=int, default=16384, show_default=True)
+@click.option("--query-chunk", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Queries scored per block (memory ~ query-chunk x gallery-chunk floats).")
+@click.option("--gallery-chunk", type=click.IntRange(min=1), default=16384, show_default=True,
+              help="Gallery samples per block.")
 @target_options
 @feature_options
 def retrieval(ks, temperature, query_chunk, gallery_chunk, run, encoder, data, benchmark, **kw):

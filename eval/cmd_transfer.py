@@ -23,7 +23,8 @@ def transfer(source, target_dir, benchmark, encoder, **kw):
     from .results import print_result
     from .transfer import run_transfer
     cfg = linear_config(kw)
-    target = open_target(source, encoder, target_dir, benchmark)
+    target = open_target(source, encoder, target_dir, benchmark,
+                         names={"--run": "--source", "--data": "--target"})
     show_config(cfg)
     record, path = run_protocol(run_transfer, target, cfg)
     print_result(record, path)

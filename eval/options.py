@@ -87,15 +87,26 @@ def join_torchrun() -> None:
         setup("auto")
 
 
-def open_target(run, encoder, data, benchmark) -> EvalTarget:
+def rename_options(text: str | None, names: dict[str, str] | None) -> str | None:
+    """Rewrite option names in a message for a command that spells them differently
+    (transfer: --run -> --source, --data -> --target)."""
+    import re
+    if not text or not names:
+        return text
+    return re.sub(r"--(run|data|encoder|benchmark)\b",
+                  lambda m: names.get(m.group(0), m.group(0)), text)
+
+
+def open_target(run, encoder, data, benchmark, names: dict[str, str] | None = None) -> EvalTarget:
     """resolve_target with errors turned into `fail(message, hint)`; prints what was
-    picked by default."""
+    picked by default. names: this command's spelling of the shared options, e.g.
+    {"--run": "--source", "--data": "--target"}, so that hints name options it has."""
     join_torchrun()
     try:
         t = resolve_target(run, encoder, data, benchmark,
-                           announce=lambda s: say(f"[dim]{s}[/]"))
+                           announce=lambda s: say(f"[dim]{rename_options(s, names)}[/]"))
     except TargetError as e:
-        fail(str(e), e.hint)
+        fail(rename_options(str(e), names), rename_options(e.hint, names))
     say(f"[dim]encoder: {t.label} ({t.encoder_path or 'random init'}, sha256 "
                   f"{t.sha256[:12]}) · data: {t.data_dir} ({t.dataset} {t.benchmark})[/]")
     warn = t.unfinished_warning()
@@ -121,5 +132,7 @@ def run_protocol(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except TargetError as e:
         fail(str(e), e.hint)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+    except (FileNotFoundError, KeyError) as e:
         fail(str(e), "check --data / --benchmark, or re-ingest the dataset with slim-ingest")
+    except ValueError as e:
+        fail(str(e), "check the values of the options you gave (`--help` lists them and their ranges)")

@@ -89,7 +89,7 @@ def run_encoder_path(run_dir: Path) -> Path:
     except ImportError:  # a train stage without checkpoints: the exported file is all there is
         if existing.is_file():
             return existing
-        raise TargetError(f"{run_dir}: no encoder.pt", "export it with `slim-train export RUN`") from None
+        raise TargetError(f"{run_dir}: no encoder.pt", f"export it with `slim-train export {run_dir}`") from None
     from slim.train.checkpoint import CheckpointError
     try:
         return Path(export_encoder(Path(run_dir)))
@@ -98,7 +98,8 @@ def run_encoder_path(run_dir: Path) -> Path:
         if existing.is_file():
             return existing
         raise TargetError(f"{run_dir}: no encoder.pt and no checkpoint to export it from ({e})",
-                          "let the run write a checkpoint, or pass --encoder FILE") from e
+                          "let the run write a checkpoint (re-run its `slim-train pretrain` command), "
+                          "or pass --encoder FILE") from e
 
 
 def random_encoder(like: Encoder, seed: int) -> tuple[Encoder, str]:

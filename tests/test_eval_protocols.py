@@ -291,3 +291,19 @@ def test_features_csv_out_writes_csv(world, tmp_path):
     bad = CliRunner().invoke(cli, ["features", "--out", str(tmp_path / "f.txt"), "--run", str(run)],
                              terminal_width=300)
     assert bad.exit_code == 2 and "neither Parquet nor CSV" in bad.output and not (tmp_path / "f.txt").exists()
+
+
+def test_hints_name_options_the_command_has(world, tmp_path):
+    """Item 11 of issue 18: a hint never points at a wrong option or a wrong remedy."""
+    _, data, run = world
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(cli, ["transfer", "--source", str(run), "--target", str(tmp_path / "empty")],
+                             terminal_width=300)
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "--target" in text and "--data" not in text, res.output
+    res = CliRunner().invoke(cli, ["retrieval", "--k", "0", "--run", str(run)], terminal_width=300)
+    assert res.exit_code == 2 and "ingest" not in res.output and "--k" in res.output
+    from slim.train.cli import main as train_cli
+    res = CliRunner().invoke(train_cli, ["export", str(data)], terminal_width=300)
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "dataset folder" in text and "--out" not in text, res.output

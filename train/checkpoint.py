@@ -126,7 +126,8 @@ def export_encoder(run_dir: str | os.PathLike) -> Path:
     latest = latest_checkpoint(run_dir)
     if latest is None:
         raise CheckpointError(f"{ckpt_dir(run_dir)} holds no checkpoint to export",
-                              f"pretrain first: slim-train pretrain --out {run_dir}")
+                              f"let the run write its first checkpoint: re-run the `slim-train pretrain` "
+                              f"command that made {run_dir} (its options are in {run_dir / 'config.toml'})")
     step, path = latest
     out = run_dir / ENCODER_FILE
     if out.is_file() and out.stat().st_mtime >= path.stat().st_mtime:

@@ -28,7 +28,13 @@ def export(run, force):
         run = found
     run = Path(run)
     if not run.is_dir():
-        fail(f"{run} does not exist", "give a run folder written by slim-train pretrain")
+        fail(f"{run} does not exist", "give a run folder written by `slim-train pretrain` (see `ls runs/`)")
+    if not (run / "run.json").is_file():
+        what = ("a dataset folder (it holds samples.h5)" if (run / "samples.h5").is_file()
+                else "not a run folder (no run.json)")
+        fail(f"{run} is {what}; export reads a pretraining run's checkpoints",
+             "give a run folder written by `slim-train pretrain`, e.g. `slim-train export runs/<name>` "
+             "(see `ls runs/`)")
     if force:
         (run / ENCODER_FILE).unlink(missing_ok=True)
     try:
