@@ -32,28 +32,61 @@ def _dataset_persons(data: Path) -> dict[str, float]:
     return out
 
 
+def run_architecture(run: Path | None, encoder: Path | None) -> tuple[dict, int, str]:
+    """(EncoderConfig fields, input frames, where from) of a run (its config.toml) or an
+    encoder file (its stored config); `fail`s with a hint when neither can be read."""
+    from dataclasses import asdict
+
+    from slim.ingest.clitools import fail
+    if encoder is not None:
+        from slim.model.io import load_encoder
+        try:
+            enc, _ = load_encoder(encoder)
+        except (ValueError, FileNotFoundError) as e:
+            fail(str(e), "pass --encoder runs/<name>/encoder.pt (written by `slim-train export`)")
+        return asdict(enc.cfg), 64, str(encoder)
+    from slim.train.config import from_toml_text
+    path = Path(run) / "config.toml"
+    if not path.is_file():
+        fail(f"{run} is not a run folder (no config.toml)",
+             "pass a folder made by `slim-train pretrain` (see `ls runs/`), or --encoder FILE")
+    try:
+        cfg = from_toml_text(path.read_text())
+    except ValueError as e:
+        fail(f"{path} cannot be read ({e})", "use the code version that wrote the run")
+    return asdict(cfg.model.encoder), int(cfg.pipeline.global_len), str(path)
+
+
 @click.command("flops")
+@click.option("--run", "run", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Measure this pretraining run's encoder architecture (from its config.toml) "
+                   "instead of the paper's; the size options below then override single fields.")
+@click.option("--encoder", "encoder", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Measure the architecture stored in this encoder file (e.g. runs/<name>/encoder.pt).")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Dataset folder (manifest.parquet): also report the average per sample when absent persons are skipped.")
-@click.option("--frames", type=int, default=64, show_default=True, help="Our input length (frames).")
-@click.option("--dim", type=int, default=256, show_default=True)
-@click.option("--depth", type=int, default=8, show_default=True)
-@click.option("--heads", type=int, default=8, show_default=True)
-@click.option("--registers", type=int, default=4, show_default=True)
-@click.option("--ffn", type=click.Choice(["swiglu", "mlp"]), default="swiglu", show_default=True)
-@click.option("--patch-t", type=int, default=8, show_default=True, help="Frames per patch.")
+@click.option("--frames", type=int, default=None, help="Our input length in frames [default: 64, or the run's].")
+@click.option("--dim", type=int, default=None, help="Token width [default: 256, or the run's].")
+@click.option("--depth", type=int, default=None, help="Transformer blocks [default: 8, or the run's].")
+@click.option("--heads", type=int, default=None, help="Attention heads [default: 8, or the run's].")
+@click.option("--registers", type=int, default=None, help="Register tokens [default: 4, or the run's].")
+@click.option("--ffn", type=click.Choice(["swiglu", "mlp"]), default=None,
+              help="Feed-forward kind: SwiGLU (ours) or GELU MLP [default: swiglu, or the run's].")
+@click.option("--patch-t", type=int, default=None, help="Frames per patch [default: 8, or the run's].")
 @click.option("--throughput/--no-throughput", default=False, show_default=True,
               help="Also measure CPU inference sequences/s of both encoders, side by side.")
 @click.option("--batch", type=int, default=16, show_default=True, help="Samples per throughput batch.")
 @click.option("--two-person-share", type=float, default=None,
               help="Share of two-person samples for our throughput (default: from --data, else 1.0 = worst case).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write the figures here.")
-def flops(data, frames, dim, depth, heads, registers, ffn, patch_t, throughput, batch, two_person_share, json_out):
+def flops(run, encoder, data, frames, dim, depth, heads, registers, ffn, patch_t, throughput, batch,
+          two_person_share, json_out):
     """GFLOPs (2 x multiply-adds, batch 1, encoder only) of our encoder and of MAMP's
     (T = 120, P_T = 4, no registers, GELU MLP, both persons always), built with the same code.
 
     \b
-      slim-eval flops
+      slim-eval flops                          # the paper's architecture
+      slim-eval flops --run runs/demo          # that run's architecture
       slim-eval flops --data data/ntu60 --throughput
     """
     import torch
@@ -63,12 +96,20 @@ def flops(data, frames, dim, depth, heads, registers, ffn, patch_t, throughput, 
     from slim.model.encoder import Encoder, EncoderConfig
     from slim.model.flops import encoder_gflops, person_mask_with_share, samples_per_second
 
+    if run is not None and encoder is not None:
+        fail("--run and --encoder both given", "pass one of them")
+    fields, run_frames, source = ({}, 64, "the paper's architecture") if run is None and encoder is None \
+        else run_architecture(run, encoder)
+    given = {"dim": dim, "depth": depth, "heads": heads, "registers": registers, "ffn": ffn, "patch_t": patch_t}
+    fields.update({k: v for k, v in given.items() if v is not None})
+    frames = frames if frames is not None else run_frames
+    console.print(f"[dim]ours: {source}[/]")
     try:
-        ours_cfg = EncoderConfig(dim=dim, depth=depth, heads=heads, registers=registers, ffn=ffn, patch_t=patch_t)
-        if frames % patch_t:
-            raise ValueError(f"--frames {frames} is not a multiple of --patch-t {patch_t}")
+        ours_cfg = EncoderConfig(**fields)
+        if frames % ours_cfg.patch_t:
+            raise ValueError(f"--frames {frames} is not a multiple of --patch-t {ours_cfg.patch_t}")
         ours = Encoder(ours_cfg).eval()
-    except ValueError as e:
+    except (TypeError, ValueError) as e:
         fail(str(e), "choose sizes with dim divisible by heads and frames a multiple of patch-t")
     mamp = Encoder(EncoderConfig.mamp()).eval()
     fig = {"gflops_person": encoder_gflops(ours, frames)}

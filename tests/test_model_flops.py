@@ -53,3 +53,29 @@ def test_cli_flops_with_dataset_average(tmp_path):
     assert m["gflops_mamp"] == pytest.approx(28.1, abs=0.1)
     bad = CliRunner().invoke(flops, ["--data", str(tmp_path / "nowhere")])
     assert bad.exit_code != 0
+
+
+def test_flops_of_a_run_measures_its_architecture(tmp_path):
+    from click.testing import CliRunner
+
+    from slim.eval.cmd_flops import flops
+    from slim.model.io import save_encoder
+    from slim.train import config as C
+
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = C.resolve("cpu-smoke")
+    (run / "config.toml").write_text(C.to_toml(cfg))
+    res = CliRunner().invoke(flops, ["--run", str(run), "--json", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    import json
+    fig = json.loads((tmp_path / "r.json").read_text())
+    want = encoder_gflops(Encoder(cfg.model.encoder), cfg.pipeline.global_len)
+    assert fig["metrics"]["gflops_person"] == pytest.approx(want)
+    assert fig["config"]["ours"]["dim"] == cfg.model.encoder.dim != EncoderConfig().dim
+    save_encoder(tmp_path / "e.pt", Encoder(EncoderConfig.tiny()))
+    res = CliRunner().invoke(flops, ["--encoder", str(tmp_path / "e.pt"), "--json", str(tmp_path / "e.json")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "e.json").read_text())["config"]["ours"]["dim"] == EncoderConfig.tiny().dim
+    bad = CliRunner().invoke(flops, ["--run", str(tmp_path)])
+    assert bad.exit_code == 2 and "not a run folder" in " ".join(bad.output.split())
