@@ -19,6 +19,7 @@ PYTEST_ARGS ?=
 .PHONY: install test test-slow demo ingest bench clean help
 
 help:
+	@echo "make install         create .venv and install; then 'source .venv/bin/activate' (or use .venv/bin/slim-...)"
 	@echo "make demo            install, make the synthetic dataset, ingest, pretrain, evaluate (SIZE=small|full)"
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
 	@echo "make ingest DATASET=ntu60|ntu120|pku2|synthetic [RAW=dir] [OUT=data]"
@@ -32,6 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 install: $(VENV)/.installed
+	@echo "installed in $(VENV): run 'source $(VENV)/bin/activate' once per shell, or call $(BIN)/slim-ingest, $(BIN)/slim-train, $(BIN)/slim-eval"
 
 test: install
 	$(BIN)/pytest -q $(PYTEST_ARGS)
