@@ -92,3 +92,28 @@ def ddp_worker(rank: int, world: int, port: int, cfg_toml: str, run_dir: str, ou
                      model_hook=lambda m: captured.setdefault("model", m))
     torch.save({k: v.detach().clone() for k, v in captured["model"].state_dict().items()},
                Path(out_dir) / f"rank{rank}.pt")
+
+
+def test_progress_keeps_step_total_and_eta_at_80_columns():
+    """Issue 18 item 9 (in this helpers module so it needs no dataset)."""
+    import io
+
+    from rich.console import Console
+
+    from slim.train.progress import StepProgress
+    stats = {"loss": 1.23456, "mfm": 0.5, "glcl": 0.6, "koleo": -0.1, "samples_per_s": 17.5,
+             "data_wait": 0.02, "lr": 1e-4}
+    term = Console(file=io.StringIO(), force_terminal=True, width=80, color_system=None)
+    bar = StepProgress(term, 12000, 0)
+    try:
+        bar.update(345, stats)
+        shown = Console(file=io.StringIO(), width=80, color_system=None)
+        shown.print(bar._progress.make_tasks_table(bar._progress.tasks))
+        line = shown.file.getvalue().rstrip("\n")
+    finally:
+        bar.close()
+    assert "\n" not in line and len(line) <= 80
+    assert "345/12000" in line and "eta" in line and "loss 1.2346" in line
+    plain = Console(file=io.StringIO(), width=80)
+    StepProgress(plain, 12000, 0).update(345, stats)
+    assert plain.file.getvalue().startswith("step 345/12000: loss 1.2346")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 
 
 def summary(stats: dict) -> str:
@@ -14,16 +15,25 @@ def summary(stats: dict) -> str:
 
 
 class StepProgress:
+    """The live bar (terminal) or plain `step S/TOTAL: ...` lines (a file).
+
+    The live line puts what matters first, step/total and ETA, then a short bar, then
+    the losses and throughput, which are cut with an ellipsis when the terminal is
+    narrow (80 columns keep step/total, elapsed and ETA whole)."""
+
     def __init__(self, console: Console, total: int, start: int, enabled: bool = True):
         self.console = console
         self.enabled = enabled
+        self.total = total
         self.live = enabled and console.is_terminal
         self._progress = None
         if self.live:
             self._progress = Progress(
-                TextColumn("[bold]pretrain"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                console=console, transient=False)
+                TextColumn("[bold]step"), MofNCompleteColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                TimeElapsedColumn(), BarColumn(bar_width=12),
+                TextColumn("{task.fields[info]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis",
+                                                                       min_width=0)),
+                console=console, transient=False, expand=True)
             self._task = self._progress.add_task("pretrain", total=total, completed=start, info="")
             self._progress.start()
 
@@ -35,7 +45,7 @@ class StepProgress:
             kw = {"info": summary(stats)} if stats else {}
             self._progress.update(self._task, completed=step, **kw)
         elif stats:
-            self.console.print(f"step {step}: {summary(stats)}", soft_wrap=True)
+            self.console.print(f"step {step}/{self.total}: {summary(stats)}", soft_wrap=True)
 
     def print(self, *args, **kw) -> None:
         if self.enabled:
