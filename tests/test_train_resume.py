@@ -180,3 +180,20 @@ def test_cuda_without_cuda_is_a_clear_error(world):
     res = _invoke(["pretrain", "--data", str(world["data"]), *SMOKE, "--set", "run.device=cuda",
                    "--out", str(world["root"] / "runs" / "nocuda")])
     assert res.exit_code == 2 and "no CUDA device" in res.output and "run.device=cpu" in res.output
+
+
+def test_same_command_same_folder_and_config_runs_named_after_the_file(world, monkeypatch):
+    """Issue 18 item 8: data, benchmark and run folder are printed before the config; the
+    same command reuses its folder (never `-2`); --config FILE names the run."""
+    monkeypatch.chdir(world["root"])
+    cfg = world["root"] / "tiny-lr.toml"
+    cfg.write_text("[optim]\nbase_lr = 1e-3\n")
+    args = ["pretrain", "--data", str(world["data"]), *SMOKE, "--config", str(cfg)]
+    first = _invoke(args)
+    assert first.exit_code == 0, first.output
+    folder = Path("runs") / "synthetic-xsub-tiny-lr"
+    assert f"run folder {folder} (new)" in first.output
+    assert first.output.index("run folder") < first.output.index("[optim]")
+    again = _invoke(args)
+    assert again.exit_code == 0 and f"run folder {folder} (finished at step 12" in again.output
+    assert "already finished" in again.output and not Path(f"{folder}-2").exists()

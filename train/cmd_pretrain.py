@@ -63,8 +63,9 @@ def _pick_benchmark(data_dir: Path, benchmark: str | None) -> str:
                    "--set model.encoder.depth=4 --set pipeline.masking=random "
                    "--set pipeline.local_counts=[1,2,1]. Unknown keys are errors.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Run folder (default: runs/<dataset>-<benchmark>-<preset>, or the unfinished run of "
-                   "the same config there). Re-running the same command resumes it.")
+              help="Run folder (default: runs/<dataset>-<benchmark>-<preset, or the --config file's name>; "
+                   "the folder of the same data, benchmark and config is reused: re-running the same "
+                   "command resumes it, or says it is finished).")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as TOML and exit.")
 def pretrain(data, benchmark, preset, config_file, sets, out, print_config):
     """Self-supervised SLiM pretraining (resumable; DDP under torchrun).
@@ -102,7 +103,11 @@ def pretrain(data, benchmark, preset, config_file, sets, out, print_config):
         return
     data_dir = _pick_dataset(data)
     benchmark = _pick_benchmark(data_dir, benchmark)
-    run_dir = Path(out) if out else _default_out(data_dir, benchmark, preset, cfg)
+    name = Path(config_file).stem if config_file else preset
+    run_dir = Path(out) if out else _default_out(data_dir, benchmark, name, cfg)
+    if os.environ.get("RANK", "0") == "0":
+        console.print(f"[bold]data[/] {data_dir} · [bold]benchmark[/] {benchmark} · [bold]run folder[/] "
+                      f"{run_dir} ({_folder_state(run_dir)})")
 
     from .trainer import TrainingError, pretrain as run_pretrain
     try:
@@ -129,18 +134,34 @@ def interrupted_exit_code(stopped_by: str | None) -> int:
         return 1
 
 
-def _default_out(data_dir: Path, benchmark: str, preset: str, cfg) -> Path:
-    """runs/<dataset>-<benchmark>-<preset>, skipping folders of finished runs or of other configs."""
+def _folder_state(run_dir: Path) -> str:
+    """A few words on what the run folder holds: new, or a run's status and step."""
+    from .runs import read_run
+    try:
+        info = read_run(run_dir)
+    except (OSError, ValueError):
+        return "new"
+    status, step, total = info.get("status"), info.get("step"), info.get("total_steps")
+    if status == "finished":
+        return f"finished at step {total}: nothing to train"
+    return f"{status} at step {step} of {total}: resuming"
+
+
+def _default_out(data_dir: Path, benchmark: str, name: str, cfg) -> Path:
+    """runs/<dataset>-<benchmark>-<name> (name: the preset, or the --config file's stem).
+    A folder holding a run of the same data, benchmark and config is reused whatever its
+    status (an unfinished one resumes, a finished one reports that it is done), so the
+    same command always lands in the same folder; `-2`, `-3`, ... only for another config."""
     from . import config as C
     from .runs import default_run_dir, read_run
 
-    def resumable(folder: Path) -> bool:
+    def same_run(folder: Path) -> bool:
         try:
             info = read_run(folder)
             saved = C.from_toml_text((folder / "config.toml").read_text())
         except (OSError, ValueError):
             return False
-        return (info.get("status") != "finished" and info.get("data") == str(data_dir.resolve())
-                and info.get("benchmark") == benchmark and not C.incompatible_keys(saved, cfg))
+        return (info.get("data") == str(data_dir.resolve()) and info.get("benchmark") == benchmark
+                and not C.incompatible_keys(saved, cfg))
 
-    return default_run_dir("runs", f"{data_dir.name}-{benchmark}-{preset}", resumable)
+    return default_run_dir("runs", f"{data_dir.name}-{benchmark}-{name}", same_run)
