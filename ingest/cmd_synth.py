@@ -14,8 +14,10 @@ from slim.ingest.clitools import console, fail
               help="Folder to write the raw files into (created if missing).")
 @click.option("--classes", default=16, show_default=True, help="Number of action classes (1..25).")
 @click.option("--performers", default=10, show_default=True, help="Performer ids 1..P (>= 3).")
-@click.option("--per-class", "per_class", default=2, show_default=True,
-              help="NTU: replications per performer and class; PKU: instances per performer and class.")
+@click.option("--replications", "--per-class", "per_class", default=2, show_default=True,
+              help="How often each performer records each class. NTU: each recording is written once per "
+                   "camera, so files = classes x performers x replications x 3; PKU: instances per performer "
+                   "and class, packed into videos seen from 3 views (L, M, R). --per-class is the old name.")
 @click.option("--seed", default=0, show_default=True, help="Everything random derives from it.")
 @click.option("--format", "fmt", type=click.Choice(["ntu", "pku"]), default="ntu", show_default=True,
               help="ntu: .skeleton files, 3 cameras; pku: PKU-MMD II videos, labels, split file.")
@@ -27,7 +29,11 @@ def synth(out: Path, classes: int, performers: int, per_class: int, seed: int, f
     """Generate synthetic skeleton recordings that the real ingest reads unchanged.
 
     \b
-    Defaults give 16 classes x 10 performers x 2 replications x 3 cameras = 960 files:
+    Defaults give 16 classes x 10 performers x 2 replications x 3 cameras = 960 files
+    (PKU: every video is written from 3 views); the total is printed before writing.
+    The folder gets a manifest (synth.json); files of an earlier generation that this one
+    does not write are removed, and a folder of raw files not made by the generator is
+    refused.
       slim-ingest synth --out raw/synthetic
       slim-ingest synthetic --raw raw/synthetic --out data
     Deterministic given --seed; re-running rewrites only files whose bytes differ.
@@ -42,10 +48,18 @@ def synth(out: Path, classes: int, performers: int, per_class: int, seed: int, f
         fail(str(e), "see `slim-ingest synth --help` for the allowed ranges")
     if out.exists() and not out.is_dir():
         fail(f"{out} exists and is not a folder", "pass a folder path to --out")
+    from slim.ingest.synth import NotGeneratedFolder, planned_files
     if not quiet:
         console.print(f"[bold]synth[/] {asdict(cfg)} -> {out}")
-    summary = generate(out, cfg, progress=not quiet)
+    console.print(f"writing {planned_files(cfg)[1]}")
+    try:
+        summary = generate(out, cfg, progress=not quiet)
+    except NotGeneratedFolder as e:
+        fail(str(e), "choose an empty (or new) folder for --out, e.g. --out raw/synthetic-mine")
     mb = summary["bytes"] / 1e6
+    if summary["removed"]:
+        console.print(f"[yellow]removed {summary['removed']} files of an earlier generation[/] that this one "
+                      "does not write (the next ingest would have taken them)")
     console.print(f"{summary['files']} files ({summary['written']} written, {summary['unchanged']} unchanged), "
                   f"{mb:.1f} MB, {summary['num_classes']} classes, {summary['performers']} performers, "
                   f"{summary['seconds']:.1f} s -> {out}")

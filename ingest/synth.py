@@ -176,22 +176,69 @@ def _progress(total: int, enabled: bool):
     return progress, progress.add_task("files", total=total)
 
 
+def planned_files(cfg: SynthConfig) -> tuple[int, str]:
+    """(number of raw files a generation writes, the product that gives it, in words)."""
+    if cfg.format == "pku":
+        from slim.ingest.synth_pku import INSTANCES_PER_VIDEO, pku_video_count
+        n = pku_video_count(cfg)
+        return n * 3, (f"{cfg.classes} classes x {cfg.per_class} instances in videos of "
+                       f"{INSTANCES_PER_VIDEO} instances x {cfg.performers} performers = {n} videos x "
+                       f"3 views (L, M, R) = {n * 3} skeleton files (each with its label file)")
+    n = cfg.classes * cfg.performers * cfg.per_class * len(CAMERAS)
+    return n, (f"{cfg.classes} classes x {cfg.performers} performers x {cfg.per_class} replications x "
+               f"{len(CAMERAS)} cameras = {n} .skeleton files")
+
+
+MANIFEST = "synth.json"
+
+
+class NotGeneratedFolder(ValueError):
+    """--out holds raw files that no earlier generation wrote (no synth.json)."""
+
+
+def _generated_kind(rel: str) -> bool:
+    """Whether a file name (relative to the folder) is one the generator writes."""
+    return rel.endswith(".skeleton") or rel.startswith(("skeleton/", "label/")) or rel == "cross_subject_v2.txt"
+
+
+def _raw_files(out_dir: Path) -> set[str]:
+    return {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*")
+            if p.is_file() and _generated_kind(p.relative_to(out_dir).as_posix())}
+
+
 def generate(out_dir: Path, cfg: SynthConfig, progress: bool = True) -> dict:
     """Write a synthetic dataset under out_dir; returns a summary dict (format, files,
-    written, unchanged, bytes, classes, num_classes, performers, seconds, out_dir)."""
+    written, unchanged, removed, bytes, classes, num_classes, performers, seconds, out_dir).
+
+    The folder carries its own manifest, `synth.json` (config and every file name),
+    written first (so an interrupted generation is still recognised) and completed last.
+    Raw files of an earlier generation that this one does not write are removed, so a
+    later ingest never takes them. Raises NotGeneratedFolder, before writing anything,
+    when out_dir holds raw files but no synth.json (someone else's data)."""
     cfg.validate()
     out_dir = Path(out_dir)
+    manifest = out_dir / MANIFEST
+    if out_dir.is_dir() and not manifest.is_file():
+        foreign = _raw_files(out_dir)
+        if foreign:
+            raise NotGeneratedFolder(
+                f"{out_dir} holds {len(foreign)} raw skeleton files (e.g. {sorted(foreign)[0]}) but no "
+                f"{MANIFEST}: they were not written by the generator, and mixing them with generated "
+                "files would put both into the next ingest")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not manifest.is_file():  # mark the folder as generated before the first raw file
+        write_if_changed(manifest, (json.dumps({"config": asdict(cfg), "complete": False}, indent=2) + "\n").encode())
     actions = choose_classes(cfg.classes)
     t0 = time.perf_counter()
     written = unchanged = size = 0
+    names: list[str] = []
     if cfg.format == "pku":
-        from slim.ingest.synth_pku import pku_files, pku_video_count
+        from slim.ingest.synth_pku import pku_files
 
-        jobs, total = pku_files(cfg, actions, rng_for), pku_video_count(cfg) * 3
+        jobs = pku_files(cfg, actions, rng_for)
     else:
         jobs = (ntu_files(cfg, perf, actions) for perf in performances(cfg))
-        total = cfg.classes * cfg.performers * cfg.per_class * len(CAMERAS)
+    total, _ = planned_files(cfg)
     bar, task = _progress(total, progress)
     with bar:
         for files in jobs:
@@ -203,16 +250,22 @@ def generate(out_dir: Path, cfg: SynthConfig, progress: bool = True) -> dict:
                 else:
                     unchanged += 1
                 size += len(data)
+                names.append(name)
                 if name.endswith(".skeleton") or name.startswith("skeleton/"):
                     bar.advance(task)
+    stale = sorted(_raw_files(out_dir) - set(names))
+    for rel in stale:
+        (out_dir / rel).unlink()
     write_if_changed(out_dir / "actions.txt", "".join(a.name + "\n" for a in actions).encode())
     summary = {
         "format": cfg.format, "out_dir": str(out_dir), "files": written + unchanged,
-        "written": written, "unchanged": unchanged, "bytes": size,
+        "written": written, "unchanged": unchanged, "removed": len(stale), "bytes": size,
         "classes": [a.name for a in actions], "num_classes": len(actions),
         "performers": cfg.performers, "seconds": round(time.perf_counter() - t0, 3),
     }
-    record = {"config": asdict(cfg), **{k: v for k, v in summary.items() if k not in ("seconds", "written",
-                                                                                       "unchanged", "out_dir")}}
-    write_if_changed(out_dir / "synth.json", (json.dumps(record, indent=2) + "\n").encode())
+    record = {"config": asdict(cfg), "complete": True,
+              **{k: v for k, v in summary.items() if k not in ("seconds", "written", "unchanged", "out_dir",
+                                                                "removed")},
+              "file_names": sorted(names)}
+    write_if_changed(manifest, (json.dumps(record, indent=2) + "\n").encode())
     return summary

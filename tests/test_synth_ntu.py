@@ -166,3 +166,36 @@ def test_defect_rates_are_realistic():
         late_start += min(t.first for t in tracks) > 0
     assert 0.03 < short / n < 0.2
     assert 0.01 < late_start / n < 0.2
+
+
+def test_regenerating_smaller_removes_stale_files_and_foreign_folders_are_refused(tmp_path):
+    """Issue 18 item 7: a generated folder carries its manifest; a smaller generation
+    into it leaves no extra raw file for the next ingest; raw files not made by the
+    generator are never mixed with generated ones."""
+    import json
+
+    from click.testing import CliRunner
+
+    from slim.ingest.cmd_synth import synth
+    from slim.ingest.synth import NotGeneratedFolder
+    out = tmp_path / "raw"
+    big = generate(out, SynthConfig(classes=4, performers=4, per_class=1), progress=False)
+    (out / "my_notes.md").write_text("kept")
+    res = CliRunner().invoke(synth, ["--out", str(out), "--classes", "3", "--performers", "3",
+                                     "--replications", "1", "--quiet"], terminal_width=300)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert "writing 3 classes x 3 performers x 1 replications x 3 cameras = 27 .skeleton files" in said
+    assert f"removed {big['files'] - 27} files of an earlier generation" in said
+    names = sorted(p.name for p in out.glob("*.skeleton"))
+    manifest = json.loads((out / "synth.json").read_text())
+    assert len(names) == 27 and manifest["complete"] and sorted(manifest["file_names"]) == names
+    assert (out / "my_notes.md").read_text() == "kept"
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "S001C001P001R001A001.skeleton").write_text("1\n0\n")
+    with pytest.raises(NotGeneratedFolder, match="no synth.json"):
+        generate(foreign, CFG, progress=False)
+    assert sorted(p.name for p in foreign.iterdir()) == ["S001C001P001R001A001.skeleton"]
+    res = CliRunner().invoke(synth, ["--out", str(foreign), "--quiet"], terminal_width=300)
+    assert res.exit_code == 2 and "hint" in res.output
