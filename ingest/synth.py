@@ -181,9 +181,10 @@ def planned_files(cfg: SynthConfig) -> tuple[int, str]:
     if cfg.format == "pku":
         from slim.ingest.synth_pku import INSTANCES_PER_VIDEO, pku_video_count
         n = pku_video_count(cfg)
-        return n * 3, (f"{cfg.classes} classes x {cfg.per_class} instances in videos of "
-                       f"{INSTANCES_PER_VIDEO} instances x {cfg.performers} performers = {n} videos x "
-                       f"3 views (L, M, R) = {n * 3} skeleton files (each with its label file)")
+        per = n // cfg.performers
+        return n * 3, (f"{cfg.classes} classes x {cfg.per_class} instances per performer, {INSTANCES_PER_VIDEO} "
+                       f"instances a video -> {per} videos x {cfg.performers} performers x 3 views (L, M, R) "
+                       f"= {n * 3} skeleton files (each with its label file)")
     n = cfg.classes * cfg.performers * cfg.per_class * len(CAMERAS)
     return n, (f"{cfg.classes} classes x {cfg.performers} performers x {cfg.per_class} replications x "
                f"{len(CAMERAS)} cameras = {n} .skeleton files")
