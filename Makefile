@@ -14,6 +14,7 @@ OUT ?= data
 WORKERS ?= 2
 SIZE ?= small
 ONLY ?=
+PUBLISH ?=
 PYTEST_ARGS ?=
 
 .PHONY: install test test-slow demo ingest bench clean help
@@ -23,7 +24,7 @@ help:
 	@echo "make demo            install, make the synthetic dataset, ingest, pretrain, evaluate (SIZE=small|full)"
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
 	@echo "make ingest DATASET=ntu60|ntu120|pku2|synthetic [RAW=dir] [OUT=data]"
-	@echo "make bench [ONLY=ingest|pipeline|model|train|eval]"
+	@echo "make bench [ONLY=ingest|pipeline|model|train|eval] [PUBLISH=1]  (figures -> bench/local.json; PUBLISH=1: bench/results.json)"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,7 +56,7 @@ demo: install
 	$(BIN)/slim-eval demo --size $(SIZE)
 
 bench: install
-	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),)
+	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),) $(if $(PUBLISH),--publish,)
 
 clean:
 	rm -rf build dist *.egg-info

@@ -1,5 +1,7 @@
-"""Shared benchmark plumbing: medians, the machine header, and merging figures into
-bench/results.json under each benchmark's own key (written atomically)."""
+"""Shared benchmark plumbing: medians, the machine header, and merging figures under
+each benchmark's own key (written atomically) into `bench/local.json`, this machine's
+untracked figures, or, with `--publish` (`make bench PUBLISH=1`), into the tracked
+`bench/results.json` that the README quotes: published figures change only on purpose."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -14,8 +16,19 @@ from rich.table import Table
 
 from slim.ingest.versions import code_version, machine_info
 
-RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results.json"
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+RESULTS = BENCH / "results.json"       # published (tracked), quoted in the README
+LOCAL = BENCH / "local.json"           # this machine's figures (git-ignored)
+PUBLISH_ENV = "SLIM_BENCH_PUBLISH"
+
+
+def results_path() -> Path:
+    """Where `record` writes: LOCAL unless $SLIM_BENCH_PUBLISH=1 (benchmarks.run --publish)."""
+    return RESULTS if os.environ.get(PUBLISH_ENV) == "1" else LOCAL
 console = Console()
+
+
+results_path_default = results_path
 
 
 def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
@@ -30,9 +43,11 @@ def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def record(section: str, figures: dict, results_path: Path = RESULTS) -> dict:
-    """Merge `figures` (flat keys without the section prefix) into results.json as
-    `section.key`, with the machine, date and commit; print them as a table."""
+def record(section: str, figures: dict, results_path: Path | None = None) -> dict:
+    """Merge `figures` (flat keys without the section prefix) into the results file
+    (default: `results_path()`) as `section.key`, with the machine, date and commit;
+    print them as a table and say where they went."""
+    results_path = results_path or results_path_default()
     results_path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(results_path.read_text()) if results_path.exists() else {}
     data[section] = {
@@ -50,4 +65,8 @@ def record(section: str, figures: dict, results_path: Path = RESULTS) -> dict:
     for k, v in figures.items():
         table.add_row(f"{section}.{k}", f"{v:.4g}" if isinstance(v, float) else str(v))
     console.print(table)
+    where = ("published figures: commit it if you mean to change the README's numbers"
+             if results_path == RESULTS else "this machine's figures (untracked); "
+             "`make bench PUBLISH=1` writes bench/results.json, which the README quotes")
+    console.print(f"[dim]written to {results_path}: {where}[/]")
     return data

@@ -13,7 +13,14 @@ EXTRA = ("ablations",)
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", choices=STAGES + EXTRA, default=None)
+    ap.add_argument("--publish", action="store_true",
+                    help="write the tracked bench/results.json (the README's figures) instead of "
+                         "the untracked bench/local.json")
     args = ap.parse_args(argv)
+    if args.publish:
+        from .common import PUBLISH_ENV
+        import os
+        os.environ[PUBLISH_ENV] = "1"
     failed = []
     for stage in ([args.only] if args.only else STAGES):
         mod = importlib.import_module(f"benchmarks.{stage}")

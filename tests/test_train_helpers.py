@@ -117,3 +117,21 @@ def test_progress_keeps_step_total_and_eta_at_80_columns():
     plain = Console(file=io.StringIO(), width=80)
     StepProgress(plain, 12000, 0).update(345, stats)
     assert plain.file.getvalue().startswith("step 345/12000: loss 1.2346")
+
+
+def test_bench_figures_go_to_the_local_file_unless_published(tmp_path, monkeypatch):
+    """Issue 18 item 15: `make bench` never rewrites the README's published figures."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import common
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results.json")
+    monkeypatch.setattr(common, "LOCAL", tmp_path / "local.json")
+    monkeypatch.delenv(common.PUBLISH_ENV, raising=False)
+    common.record("x", {"a": 1.0})
+    assert json.loads((tmp_path / "local.json").read_text())["x"]["a"] == 1.0
+    assert not (tmp_path / "results.json").exists()
+    monkeypatch.setenv(common.PUBLISH_ENV, "1")
+    common.record("x", {"a": 2.0})
+    assert json.loads((tmp_path / "results.json").read_text())["x"]["a"] == 2.0
