@@ -1,6 +1,7 @@
 """Shared pieces of the train tests (no tests here): a tiny synthetic dataset, a
 deterministic in-memory batch source with the pipeline's batch layout, CLI runners and
-the DDP worker (importable by spawned processes)."""
+the DDP worker (importable by spawned processes), and a few tests of small helpers
+(progress line, bench output) that need no dataset."""
 from __future__ import annotations
 
 import os
