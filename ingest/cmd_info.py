@@ -28,6 +28,8 @@ def info(folder):
     t.add_column("value", justify="right")
     t.add_row("samples", str(card["num_samples"]))
     t.add_row("classes", str(card["num_classes"]))
+    gaps = class_gaps(table, meta, card)
+    t.add_row("classes with samples", f"{card['num_classes'] - len(gaps['empty'])} of {card['num_classes']}")
     if len(frames):
         q = np.percentile(frames, [0, 5, 50, 95, 100]).astype(int)
         t.add_row("frames min/p5/median/p95/max", "/".join(map(str, q)))
@@ -51,5 +53,38 @@ def info(folder):
         console.print(s)
         if len(card["skipped"]) > 50:
             console.print(f"... and {len(card['skipped']) - 50} more (card.json)")
+    names = list(meta.get("class_names") or card.get("class_names") or [])
+    if gaps["empty"]:
+        console.print(f"[yellow]empty classes[/] ({len(gaps['empty'])}, no sample at all): "
+                      + ", ".join(_label(c, names) for c in gaps["empty"]))
+    for col, missing in gaps["splits"].items():
+        console.print(f"[yellow]{col}[/] lacks {len(missing)} class(es) that have samples elsewhere: "
+                      + ", ".join(_label(c, names) for c in missing))
     for w in card["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
+
+
+def _label(c: int, names: list[str]) -> str:
+    return f"A{c + 1:03d}" + (f" {names[c]}" if c < len(names) else "")
+
+
+def class_gaps(table, meta: dict, card: dict) -> dict:
+    """{"empty": [0-based labels with no sample], "splits": {"<bench>_<train|test>":
+    [labels with samples in the dataset but none in that split]}} (e.g. the PKU-MMD II
+    classes a partial download lacks)."""
+    labels = table.column("label").to_numpy().astype(int)
+    n = int(card["num_classes"])
+    counts = np.bincount(labels, minlength=n)
+    present = set(np.flatnonzero(counts).tolist())
+    out = {"empty": [c for c in range(n) if counts[c] == 0], "splits": {}}
+    for bench in meta.get("benchmarks") or list(card.get("benchmarks", {})):
+        for split in ("train", "test"):
+            col = f"{bench}_{split}"
+            if col not in table.column_names:
+                continue
+            sel = table.column(col).to_numpy(zero_copy_only=False).astype(bool)
+            have = set(np.unique(labels[sel]).tolist())
+            missing = sorted(present - have)
+            if missing:
+                out["splits"][col] = missing
+    return out

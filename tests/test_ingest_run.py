@@ -123,6 +123,14 @@ def test_pku_segments(tmp_path):
     assert table.column("xsub_train").to_pylist() == [True] * 3    # N08 is not a test video
     assert meta["num_classes"] == 51 and any("234-video" in w for w in card["warnings"])
     assert verify(out) == []
+    from click.testing import CliRunner
+
+    from slim.ingest.cmd_info import info
+    res = CliRunner().invoke(info, [str(out)], terminal_width=300)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 0 and "3 of 51" in said and "empty classes (48, no sample at all)" in said
+    assert "A001 " in said and "A012 " not in said.split("empty classes")[1].split("xsub")[0]
+    assert "xsub_test lacks 3 class(es)" in said
 
 
 def test_synthetic_generator_end_to_end(tmp_path):
