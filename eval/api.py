@@ -60,7 +60,8 @@ def linear(run_or_encoder, data_dir=None, benchmark=None, encoder="trained", epo
 
 def transfer(source_run, target_dir, benchmark=None, encoder="trained", epochs: int = 100,
              select_on: str = "val", **feature_kw) -> dict:
-    """Linear evaluation of the source run's encoder on another dataset."""
+    """Linear evaluation of the source run's encoder (or of an encoder file: pass its path as
+    source_run) on another dataset."""
     t = open_target(source_run, target_dir, benchmark, encoder)
     cfg = LinearConfig(epochs=epochs, select_on=select_on, features=_features(**feature_kw))
     return _done(*run_transfer(t, cfg))

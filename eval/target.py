@@ -38,6 +38,7 @@ class EvalTarget:
     num_classes: int
     meta: dict                    # manifest metadata
     run_state: dict | None = None  # {"status", "step", "total_steps"} of run.json, or None
+    encoder_meta: dict | None = None  # what the encoder file says (export: run, step, dataset, benchmark)
 
     def encoder_record(self) -> dict:
         """What the result file says about the encoder: label, sha256, file, run, config,
@@ -150,7 +151,7 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
     else:
         path = run_encoder_path(run_dir)
     try:
-        enc, _meta = load_encoder(path)
+        enc, enc_meta = load_encoder(path)
     except (ValueError, FileNotFoundError) as e:
         hint = ("pass --encoder runs/<name>/encoder.pt (written by `slim-train export RUN`), or --run RUN"
                 if kind == "file" else f"re-export the encoder with `slim-train export {run_dir}`")
@@ -185,4 +186,5 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
                       dataset=str(meta.get("dataset")), benchmark=benchmark,
                       num_classes=int(meta["num_classes"]), meta=meta,
                       run_state=({k: info.get(k) for k in ("status", "step", "total_steps")}
-                                 if run_dir is not None else None))
+                                 if run_dir is not None else None),
+                      encoder_meta={k: v for k, v in enc_meta.items() if k != "config"})

@@ -42,16 +42,26 @@ def check_layout(target: EvalTarget, source_data: Path | None) -> dict:
     return {"source_layout": src_layout, "target_layout": tgt_layout, "joints": v}
 
 
+def source_info(target: EvalTarget) -> tuple[dict, Path | None]:
+    """(what the source is: {"run", "dataset", "benchmark"}, its data folder or None).
+    From the run's run.json, or, for a bare encoder file, from what its export recorded."""
+    if target.run_dir is not None:
+        info = read_run_json(target.run_dir)
+        return ({"run": str(target.run_dir), "dataset": info.get("dataset") or "",
+                 "benchmark": info.get("benchmark")},
+                Path(info["data"]) if info.get("data") else None)
+    meta = target.encoder_meta or {}
+    return ({"run": None, "encoder": str(target.encoder_path), "dataset": meta.get("dataset") or "",
+             "benchmark": meta.get("benchmark")}, None)
+
+
 def run_transfer(target: EvalTarget, cfg: LinearConfig) -> tuple[dict, Path]:
-    """Linear evaluation of the source run's encoder on target.data_dir; writes
-    `<source run>/eval/transfer_<target dataset>_<bench>_<pool>_sel-<s>[_<encoder>].json`."""
-    if target.run_dir is None:
-        raise TargetError("transfer needs the source run (--source RUN)", "pass --source runs/<name>")
-    info = read_run_json(target.run_dir)
-    source_data = Path(info["data"]) if info.get("data") else None
+    """Linear evaluation of the source encoder (a run's, or an encoder file) on
+    target.data_dir; writes `<source run or encoder folder>/eval/transfer_<target
+    dataset>_<bench>_from-<source dataset>_<pool>_sel-<s>[_<encoder>].json`."""
+    source, source_data = source_info(target)
     layout = check_layout(target, source_data)
-    source_dataset = info.get("dataset") or ""
+    source_dataset = source["dataset"]
     return run_linear(target, cfg, protocol="transfer", variant=source_dataset,
                       file_variant=f"from-{source_dataset}" if source_dataset else "",
-                      extra={"source": {"run": str(target.run_dir), "dataset": source_dataset,
-                                        "benchmark": info.get("benchmark")}, "layout": layout})
+                      extra={"source": source, "layout": layout})

@@ -307,3 +307,16 @@ def test_hints_name_options_the_command_has(world, tmp_path):
     res = CliRunner().invoke(train_cli, ["export", str(data)], terminal_width=300)
     text = " ".join(res.output.split())
     assert res.exit_code == 2 and "dataset folder" in text and "--out" not in text, res.output
+
+
+def test_transfer_takes_run_like_the_others_and_an_encoder_file(world, tmp_path):
+    _, data, run = world
+    res = CliRunner().invoke(cli, ["transfer", "--run", str(run), "--target", str(data), "--epochs", "1",
+                                   "--device", "cpu", "--no-progress"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    shutil.copy(run / "encoder.pt", tmp_path / "src.pt")
+    res = CliRunner().invoke(cli, ["transfer", "--encoder", str(tmp_path / "src.pt"), "--target", str(data),
+                                   "--epochs", "1", "--device", "cpu", "--no-progress"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    rec = json.loads(next((tmp_path / "eval").glob("transfer_synthetic_xsub_*enc-src-*.json")).read_text())
+    assert rec["source"]["encoder"].endswith("src.pt") and rec["layout"]["joints"] == 25
