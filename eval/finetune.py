@@ -15,6 +15,7 @@ from torch import nn
 
 from slim.model.encoder import Encoder, encode_sample
 
+from .detail import class_detail
 from .views_data import indexed_loader
 
 
@@ -119,15 +120,23 @@ def lr_factor(step: int, total: int, warmup: int, peak: float, floor: float) -> 
 
 
 @torch.no_grad()
+def predict(model: Classifier, loader, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits float32 [N, C] on CPU, labels int64 [N]) of model over a loader of eval
+    batches (views_data), in loader order."""
+    model.eval()
+    logits, labels = [], []
+    for b in loader:
+        logits.append(model(b["x"].to(device), b["person_mask"].to(device)).float().cpu())
+        labels.append(b["label"].long())
+    if not logits:
+        return torch.zeros(0, model.head.out_features), torch.zeros(0, dtype=torch.int64)
+    return torch.cat(logits), torch.cat(labels)
+
+
 def evaluate(model: Classifier, loader, device) -> float:
     """Top-1 accuracy % of model over a loader of eval batches (views_data)."""
-    model.eval()
-    correct = total = 0
-    for b in loader:
-        pred = model(b["x"].to(device), b["person_mask"].to(device)).argmax(-1).cpu()
-        correct += int((pred == b["label"]).sum())
-        total += len(b["label"])
-    return 100.0 * correct / max(1, total)
+    logits, y = predict(model, loader, device)
+    return 100.0 * float((logits.argmax(-1) == y).sum()) / max(1, len(y))
 
 
 def finetune(encoder: Encoder, data_dir, num_classes: int, train_rows: tuple[np.ndarray, np.ndarray],
@@ -140,8 +149,10 @@ def finetune(encoder: Encoder, data_dir, num_classes: int, train_rows: tuple[np.
     forked, so the caller's global RNG state is untouched).
     Each epoch makes `passes_per_epoch(...)` passes over train_rows (at least
     cfg.min_steps steps in all). Returns {"select_top1", "epoch", "test_top1" (or None),
-    "curve": [select acc...], "steps": optimiser steps taken, "model": the Classifier
-    with the selected weights, eval mode}."""
+    "curve": [select acc...], "steps": optimiser steps taken, "detail": top-5, per-class
+    accuracy and confusion of the selected weights on the test rows (on the selection
+    rows when test_rows is None; detail.class_detail), "model": the Classifier with the
+    selected weights, eval mode}."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)  # drop-path and head init draw from the default generator
         enc = copy.deepcopy(encoder)
@@ -193,9 +204,11 @@ def finetune(encoder: Encoder, data_dir, num_classes: int, train_rows: tuple[np.
         model.load_state_dict(state)
         model.eval()
         test_top1 = None
+        final = indexed_loader(data_dir, (test_rows if test_rows is not None else select_rows)[0],
+                               cfg.eval_batch, shuffle=False, num_workers=cfg.num_workers)
+        logits, y = predict(model, final, device)
         if test_rows is not None:
-            test = indexed_loader(data_dir, test_rows[0], cfg.eval_batch, shuffle=False,
-                                  num_workers=cfg.num_workers)
-            test_top1 = evaluate(model, test, device)
+            test_top1 = 100.0 * float((logits.argmax(-1) == y).sum()) / max(1, len(y))
+        detail = class_detail(logits, y, num_classes)
     return {"select_top1": acc, "epoch": epoch, "test_top1": test_top1, "curve": curve, "steps": step,
-            "model": model}
+            "detail": detail, "model": model}

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from .common import FeatureOptions, carve, pick_device, split_features
+from .detail import class_detail
 from .features import TRANSFORM, Features
 from .probe import probe_accuracy, train_probe
 from .results import target_result_path, write_result
@@ -31,9 +32,10 @@ class LinearConfig:
 
 
 def fit_linear(train: Features, test: Features, num_classes: int, cfg: LinearConfig,
-               device: torch.device) -> tuple[dict, dict]:
-    """Probe on features; returns (metrics, split_sizes). Test accuracy is measured once
-    with the selected head under select_on="val"."""
+               device: torch.device, class_names: list[str] | None = None) -> tuple[dict, dict, dict]:
+    """Probe on features; returns (metrics, split_sizes, detail). Test accuracy is
+    measured once with the selected head under select_on="val"; detail (detail.class_detail:
+    top-5, per-class accuracy, confusion) is of the selected head on the test split."""
     if cfg.select_on not in ("val", "test"):
         raise ValueError(f"select_on must be 'val' or 'test', got {cfg.select_on!r}")
     g = torch.Generator().manual_seed(cfg.seed)
@@ -55,7 +57,11 @@ def fit_linear(train: Features, test: Features, num_classes: int, cfg: LinearCon
                    "top1_last_epoch": max(c[-1] for c in res.curves.values())}
         sizes = {"train": len(train.ids), "test": len(test.ids)}
     metrics.update({"lr": res.lr, "epoch": res.epoch})
-    return metrics, sizes
+    with torch.no_grad():
+        logits = res.model.eval()(test.x.float().cpu())
+    detail = class_detail(logits, test.y, num_classes, class_names)
+    metrics["top5"] = detail["top5"]
+    return metrics, sizes, detail
 
 
 def run_linear(target: EvalTarget, cfg: LinearConfig, *, protocol: str = "linear",
@@ -66,8 +72,9 @@ def run_linear(target: EvalTarget, cfg: LinearConfig, *, protocol: str = "linear
     and a line of eval/results.jsonl; returns (record, path)."""
     train = split_features(target, "train", cfg.features)
     test = split_features(target, "test", cfg.features)
-    metrics, sizes = fit_linear(train, test, target.num_classes, cfg,
-                                pick_device(cfg.features.device))
+    metrics, sizes, detail = fit_linear(train, test, target.num_classes, cfg,
+                                        pick_device(cfg.features.device),
+                                        list(target.meta.get("class_names") or []))
     settings = {"pool": cfg.features.pool, "selection": cfg.select_on}
     path = target_result_path(target, protocol, variant if file_variant is None else file_variant,
                               settings)
@@ -76,5 +83,5 @@ def run_linear(target: EvalTarget, cfg: LinearConfig, *, protocol: str = "linear
                           split_sizes=sizes, metrics=metrics, config=cfg,
                           encoder=target.encoder_record(), variant=variant,
                           extra={"data": str(target.data_dir), "transform": TRANSFORM,
-                                 **(extra or {})})
+                                 "detail": detail, **(extra or {})})
     return record, path

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from .common import FeatureOptions, pick_device, split_features
 from .features import TRANSFORM
-from .knn import knn_accuracy
+from .detail import class_detail, knn_scores
+from .knn import topk_neighbours
 from .results import target_result_path, write_result
 from .target import EvalTarget
 
@@ -28,10 +29,20 @@ def run_retrieval(target: EvalTarget, cfg: RetrievalConfig) -> tuple[dict, Path]
     train = split_features(target, "train", cfg.features)
     test = split_features(target, "test", cfg.features)
     device = pick_device(cfg.features.device)
-    acc = knn_accuracy(train.x.to(device), train.y, test.x.to(device), test.y, cfg.ks,
-                       num_classes=target.num_classes, temperature=cfg.temperature,
-                       query_chunk=cfg.query_chunk, gallery_chunk=cfg.gallery_chunk)
+    if not cfg.ks or min(cfg.ks) < 1:
+        raise ValueError(f"k must be >= 1; got {list(cfg.ks)}")
+    sims, idx = topk_neighbours(test.x.to(device), train.x.to(device), max(cfg.ks),
+                                query_chunk=cfg.query_chunk, gallery_chunk=cfg.gallery_chunk)
+    nb_labels = train.y.to(device).long()[idx]                   # [Q, K]
+    names = list(target.meta.get("class_names") or [])
+    acc, detail = {}, {}
+    for k in cfg.ks:
+        # knn_scores is knn.knn_vote's rule as class scores: its argmax is the vote.
+        scores = knn_scores(sims, nb_labels, min(k, idx.shape[1]), target.num_classes, cfg.temperature)
+        acc[k] = 100.0 * (scores.argmax(1).cpu() == test.y.long()).float().mean().item()
+        detail[f"k{k}"] = class_detail(scores, test.y, target.num_classes, names)
     metrics = {f"top1_k{k}": v for k, v in acc.items()}
+    metrics.update({f"top5_k{k}": detail[f"k{k}"]["top5"] for k in cfg.ks})
     if 1 in acc:
         metrics["top1"] = acc[1]
     settings = {"k": list(cfg.ks), "pool": cfg.features.pool}
@@ -41,6 +52,6 @@ def run_retrieval(target: EvalTarget, cfg: RetrievalConfig) -> tuple[dict, Path]
                           benchmark=target.benchmark,
                           split_sizes={"gallery": len(train.ids), "query": len(test.ids)},
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
-                          extra={"data": str(target.data_dir), "transform": TRANSFORM})
+                          extra={"data": str(target.data_dir), "transform": TRANSFORM, "detail": detail})
     return record, path
 

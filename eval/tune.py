@@ -12,6 +12,7 @@ import numpy as np
 from slim.ingest.clitools import console
 
 from .common import carve, pick_device
+from .detail import merge_details
 from .features import split_rows
 from .finetune import FinetuneConfig, finetune
 from .results import target_result_path, write_result
@@ -80,10 +81,12 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
         runs.append(r)
     key = "test_top1" if cfg.train.select_on == "val" else "select_top1"
     accs = [r[key] for r in runs]
+    detail = merge_details([r["detail"] for r in runs])
+    detail["class_names"] = list(target.meta.get("class_names") or [])
     metrics = {"top1": statistics.fmean(accs),
                "top1_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                "top1_per_seed": accs, "epoch_per_seed": [r["epoch"] for r in runs],
-               "steps": runs[0]["steps"]}
+               "steps": runs[0]["steps"], "top5": detail["top5"]}
     if cfg.train.select_on == "val":
         metrics["val_top1_per_seed"] = [r["select_top1"] for r in runs]
     settings = {"pool": cfg.train.pool, "selection": cfg.train.select_on}
@@ -92,7 +95,7 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
                           dataset=target.dataset, benchmark=target.benchmark, split_sizes=sizes,
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
                           variant=variant,
-                          extra={"data": str(target.data_dir),
+                          extra={"data": str(target.data_dir), "detail": detail,
                                  "val_source": "training split outside the labelled subset"})
     return record, path
 
@@ -113,7 +116,8 @@ def run_full_finetune(target: EvalTarget, cfg: FullFinetuneConfig) -> tuple[dict
     r = finetune(target.encoder, target.data_dir, target.num_classes, train, sel, test,
                  cfg.train, cfg.seed, pick_device(cfg.train.device), _progress(cfg.seed, cfg.train))
     metrics = {"top1": r["test_top1"] if cfg.train.select_on == "val" else r["select_top1"],
-               "epoch": r["epoch"], "steps": r["steps"]}
+               "epoch": r["epoch"], "steps": r["steps"], "top5": r["detail"]["top5"]}
+    detail = {**r["detail"], "class_names": list(target.meta.get("class_names") or [])}
     if cfg.train.select_on == "val":
         metrics["val_top1"] = r["select_top1"]
     settings = {"pool": cfg.train.pool, "selection": cfg.train.select_on}
@@ -121,5 +125,5 @@ def run_full_finetune(target: EvalTarget, cfg: FullFinetuneConfig) -> tuple[dict
     record = write_result(path, protocol="finetune", selection=cfg.train.select_on, settings=settings,
                           dataset=target.dataset, benchmark=target.benchmark, split_sizes=sizes,
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
-                          extra={"data": str(target.data_dir), "curve": r["curve"]})
+                          extra={"data": str(target.data_dir), "curve": r["curve"], "detail": detail})
     return record, path

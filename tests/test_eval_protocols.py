@@ -320,3 +320,27 @@ def test_transfer_takes_run_like_the_others_and_an_encoder_file(world, tmp_path)
     assert res.exit_code == 0, res.output
     rec = json.loads(next((tmp_path / "eval").glob("transfer_synthetic_xsub_*enc-src-*.json")).read_text())
     assert rec["source"]["encoder"].endswith("src.pt") and rec["layout"]["joints"] == 25
+
+
+def test_result_files_hold_top5_per_class_and_confusion(world):
+    """Issue 18 item 19: the confusion matrix agrees with top-1, per-class accuracy with
+    the matrix, and top-5 >= top-1, for every protocol."""
+    _, data, run = world
+    recs = {"retrieval": api.retrieval(run, ks=(1, 3), device="cpu"),
+            "linear": api.linear(run, epochs=2, lrs=(0.1,), **FAST),
+            "semi": api.semi(run, ratio=0.1, seeds=2, epochs=1, device="cpu", eval_batch=64, progress=False),
+            "finetune": api.finetune(run, epochs=1, batch_size=8, warmup_epochs=0, device="cpu", progress=False)}
+    n_test = _split_size(data, "xsub_test")
+    for name, rec in recs.items():
+        saved = json.loads(open(rec["path"]).read())
+        details = saved["detail"].values() if name == "retrieval" else [saved["detail"]]
+        tops = [saved["metrics"][f"top1_k{k}"] for k in (1, 3)] if name == "retrieval" else [saved["metrics"]["top1"]]
+        for d, top1 in zip(details, tops):
+            conf = np.array(d["confusion"])
+            assert conf.shape == (4, 4) and conf.sum() == n_test * d.get("runs", 1), name
+            if name != "semi":
+                assert 100 * np.trace(conf) / conf.sum() == pytest.approx(top1), name
+            for c, acc in enumerate(d["per_class_top1"]):
+                assert acc is None or acc == pytest.approx(100 * conf[c, c] / conf[c].sum(), abs=1e-3)
+            assert d["top5"] >= 100 * np.trace(conf) / conf.sum() - 1e-6
+            assert d["class_names"] == read_manifest(data)[1]["class_names"]
