@@ -197,3 +197,25 @@ def test_same_command_same_folder_and_config_runs_named_after_the_file(world, mo
     again = _invoke(args)
     assert again.exit_code == 0 and f"run folder {folder} (finished at step 12" in again.output
     assert "already finished" in again.output and not Path(f"{folder}-2").exists()
+
+
+def test_extend_a_finished_run_only_when_asked(world):
+    """Issue 18 item 22: a larger schedule.epochs on a finished run needs --extend, which
+    continues from its last step with schedules recomputed for the new length."""
+    out = _copy_run(world["ref"], world["root"] / "runs" / "extend")
+    longer = ["pretrain", "--data", str(world["data"]), *SMOKE, "--set", "schedule.epochs=6", "--out", str(out)]
+    res = _invoke(longer)
+    assert res.exit_code == 2 and "--extend" in res.output and "schedule.epochs=4" in res.output
+    res = _invoke([*longer, "--extend"])
+    assert res.exit_code == 0, res.output
+    assert "extending" in res.output and "recomputed for 18 steps" in res.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "finished" and run["total_steps"] == 18 and run["step"] == 18
+    assert run["extended"] == [{"at_step": 12, "from_total_steps": 12, "to_total_steps": 18}]
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 19))
+    from slim.train.checkpoint import latest_checkpoint
+    assert latest_checkpoint(out)[0] == 18
+    res = _invoke(["pretrain", "--data", str(world["data"]), *SMOKE, "--set", "schedule.epochs=5", "--extend",
+                   "--out", str(out)])
+    assert res.exit_code == 2 and "extending needs more" in res.output

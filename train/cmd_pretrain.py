@@ -67,7 +67,12 @@ def _pick_benchmark(data_dir: Path, benchmark: str | None) -> str:
                    "the folder of the same data, benchmark and config is reused: re-running the same "
                    "command resumes it, or says it is finished).")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as TOML and exit.")
-def pretrain(data, benchmark, preset, config_file, sets, out, print_config):
+@click.option("--extend", is_flag=True,
+              help="Train an existing run (finished or not) further with a larger schedule.epochs, "
+                   "e.g. --extend --set schedule.epochs=42: the lr, weight decay, momentum and teacher "
+                   "temperature schedules are recomputed for the new length and followed from the "
+                   "checkpoint's step on.")
+def pretrain(data, benchmark, preset, config_file, sets, out, print_config, extend):
     """Self-supervised SLiM pretraining (resumable; DDP under torchrun).
 
     \b
@@ -104,7 +109,7 @@ def pretrain(data, benchmark, preset, config_file, sets, out, print_config):
     data_dir = _pick_dataset(data)
     benchmark = _pick_benchmark(data_dir, benchmark)
     name = Path(config_file).stem if config_file else preset
-    run_dir = Path(out) if out else _default_out(data_dir, benchmark, name, cfg)
+    run_dir = Path(out) if out else _default_out(data_dir, benchmark, name, cfg, extend)
     if os.environ.get("RANK", "0") == "0":
         console.print(f"[bold]data[/] {data_dir} · [bold]benchmark[/] {benchmark} · [bold]run folder[/] "
                       f"{run_dir} ({_folder_state(run_dir)})")
@@ -112,7 +117,7 @@ def pretrain(data, benchmark, preset, config_file, sets, out, print_config):
     from .trainer import TrainingError, pretrain as run_pretrain
     try:
         info = run_pretrain(cfg, data_dir=data_dir, benchmark=benchmark, run_dir=run_dir, preset=preset,
-                            console=console)
+                            console=console, extend=extend)
     except (CheckpointError, TrainingError) as exc:
         fail(str(exc), exc.hint)
     except ConfigError as exc:
@@ -147,13 +152,14 @@ def _folder_state(run_dir: Path) -> str:
     return f"{status} at step {step} of {total}: resuming"
 
 
-def _default_out(data_dir: Path, benchmark: str, name: str, cfg) -> Path:
+def _default_out(data_dir: Path, benchmark: str, name: str, cfg, extend: bool = False) -> Path:
     """runs/<dataset>-<benchmark>-<name> (name: the preset, or the --config file's stem).
     A folder holding a run of the same data, benchmark and config is reused whatever its
     status (an unfinished one resumes, a finished one reports that it is done), so the
     same command always lands in the same folder; `-2`, `-3`, ... only for another config."""
     from . import config as C
     from .runs import default_run_dir, read_run
+    from .trainer import EXTEND_KEYS
 
     def same_run(folder: Path) -> bool:
         try:
@@ -161,7 +167,7 @@ def _default_out(data_dir: Path, benchmark: str, name: str, cfg) -> Path:
             saved = C.from_toml_text((folder / "config.toml").read_text())
         except (OSError, ValueError):
             return False
-        return (info.get("data") == str(data_dir.resolve()) and info.get("benchmark") == benchmark
-                and not C.incompatible_keys(saved, cfg))
+        bad = [b for b in C.incompatible_keys(saved, cfg) if not (extend and b[0] in EXTEND_KEYS)]
+        return info.get("data") == str(data_dir.resolve()) and info.get("benchmark") == benchmark and not bad
 
     return default_run_dir("runs", f"{data_dir.name}-{benchmark}-{name}", same_run)

@@ -8,6 +8,7 @@ the RNG states and the optimizer are restored)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import time
@@ -88,9 +89,14 @@ def make_schedules(cfg: PretrainConfig, epoch_steps: int) -> Schedules:
         freeze_last_layer_epochs=s.freeze_last_layer_epochs)
 
 
-def _resume_state(cfg: PretrainConfig, run_dir: Path, data_dir: Path, benchmark: str):
+#: What `--extend` may change in a run that has a checkpoint: its length.
+EXTEND_KEYS = ("schedule.epochs",)
+
+
+def _resume_state(cfg: PretrainConfig, run_dir: Path, data_dir: Path, benchmark: str, extend: bool = False):
     """(config to use, checkpoint payload or None). Raises CheckpointError on a
-    checkpoint of an incompatible config or another dataset."""
+    checkpoint of an incompatible config or another dataset. extend: schedule.epochs
+    may differ (the caller checks that it grows)."""
     ck.remove_partial(run_dir)
     latest = ck.latest_checkpoint(run_dir)
     if latest is None:
@@ -99,6 +105,16 @@ def _resume_state(cfg: PretrainConfig, run_dir: Path, data_dir: Path, benchmark:
     payload = ck.load_checkpoint(path)
     saved = from_toml_text(payload["config"])
     bad = incompatible_keys(saved, cfg)
+    if extend:
+        bad = [b for b in bad if b[0] not in EXTEND_KEYS]
+        saved = dataclasses.replace(saved, schedule=dataclasses.replace(saved.schedule,
+                                                                        epochs=cfg.schedule.epochs))
+    elif any(b[0] in EXTEND_KEYS for b in bad) and len(bad) == 1:
+        k, was, now = bad[0]
+        raise ck.CheckpointError(f"{run_dir} holds a run of {k}={was} (step {step}); this command asks for {now}",
+                                 "to train that run further, add --extend (the lr, weight decay, momentum and "
+                                 "teacher temperature schedules are then recomputed for the new length from "
+                                 f"step {step} on); or give a new --out folder")
     if bad:
         lines = ", ".join(f"{k}: {a!r} in the run, {b!r} now" for k, a, b in bad[:8])
         raise ck.CheckpointError(f"{run_dir} holds a run (step {step}) with a different config: {lines}",
@@ -122,13 +138,15 @@ def _clip(model, max_norm: float) -> float:
 
 def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Path, preset: str = "custom",
              batch_source: BatchSource | None = None, console=None, stop_after: int | None = None,
-             model_hook=None) -> dict:
+             model_hook=None, extend: bool = False) -> dict:
     """Run (or resume) pretraining into `run_dir`; returns the final run.json dict.
 
     batch_source: (start_step, rank, world_size, per_rank_batch) -> batches; defaults to
     the real pipeline on `data_dir`. stop_after: stop (with a checkpoint, status
     "interrupted") once this many steps are completed, as a signal would. model_hook:
-    called with the SLiM module once it is built (tests inspect every rank's weights)."""
+    called with the SLiM module once it is built (tests inspect every rank's weights).
+    extend: continue a run (finished or not) with a larger schedule.epochs; the
+    schedules are recomputed for the new total from the checkpoint's step on."""
     from rich.console import Console
 
     from slim.model.slim import SLiM
@@ -151,11 +169,24 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         if d.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         du.barrier(d)
-        cfg, payload = _resume_state(cfg, run_dir, data_dir, benchmark)
+        cfg, payload = _resume_state(cfg, run_dir, data_dir, benchmark, extend)
         epoch_steps, epoch_note = steps_per_epoch(cfg, data_dir, benchmark)
         sched = make_schedules(cfg, epoch_steps)
         total = sched.total_steps
         start = int(payload["step"]) if payload else 0
+        extended = None
+        if payload and extend:
+            was = int(payload["total_steps"])
+            if total <= was:
+                raise TrainingError(f"--extend: {run_dir} was planned for {was} steps and this config gives "
+                                    f"{total}; extending needs more",
+                                    f"raise schedule.epochs (now {cfg.schedule.epochs}), e.g. --set "
+                                    f"schedule.epochs={cfg.schedule.epochs * 2}")
+            extended = {"at_step": start, "from_total_steps": was, "to_total_steps": total}
+            say(f"[bold yellow]extending[/] {run_dir} from step {start} (planned {was}) to {total} steps: "
+                f"the lr, weight decay, momentum and teacher temperature schedules are recomputed for "
+                f"{total} steps and followed from step {start} on (not a restart of the warm-up)")
+            payload["total_steps"] = total
         if payload and int(payload["total_steps"]) != total:
             raise ck.CheckpointError(f"{run_dir}: the checkpoint was written for {payload['total_steps']} steps, "
                                      f"this config gives {total}", "use the same schedule and dataset, or a new --out")
@@ -172,6 +203,9 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             header = (f"resolved config of {run_dir.name} (preset {preset}); effective lr {peak:.6g}; "
                       f"{total} steps; {epoch_note}")
             (run_dir / "config.toml").write_text(to_toml(cfg, header))
+            if extended:
+                history = read_run(run_dir).get("extended", []) if (run_dir / "run.json").is_file() else []
+                write_run(run_dir, extended=history + [extended])
             write_run(run_dir, **run_info, status="running", stopped_by=None, step=start, total_steps=total,
                       code_version=code_version(), world_size=d.world_size, preset=preset)
         if payload and start >= total:
