@@ -219,3 +219,23 @@ def test_extend_a_finished_run_only_when_asked(world):
     res = _invoke(["pretrain", "--data", str(world["data"]), *SMOKE, "--set", "schedule.epochs=5", "--extend",
                    "--out", str(out)])
     assert res.exit_code == 2 and "extending needs more" in res.output
+
+
+def test_plot_draws_the_curves_of_runs(world, tmp_path):
+    pytest.importorskip("matplotlib")
+    res = _invoke(["plot", str(world["ref"]), str(world["ref"]), "--out", str(tmp_path / "curves")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG" and "curves.png" in res.output
+    (tmp_path / "empty").mkdir()
+    res = _invoke(["plot", str(tmp_path / "empty"), "--out", str(tmp_path / "x.png")])
+    assert res.exit_code == 2 and "metrics.jsonl not found" in res.output
+
+
+def test_tensorboard_state_is_always_said(tmp_path):
+    from slim.train.metrics import MetricsLog
+    off = MetricsLog(tmp_path, tensorboard=False)
+    assert off.tensorboard_note.startswith("TensorBoard: off") and "slim-train plot" in off.tensorboard_note
+    off.close()
+    on = MetricsLog(tmp_path, tensorboard=True)
+    assert on.tensorboard_note.startswith(("TensorBoard: on", "TensorBoard: not installed"))
+    on.close()

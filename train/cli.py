@@ -8,6 +8,7 @@ from slim.ingest.clitools import LazyGroup
 LAZY = {
     "pretrain": "slim.train.cmd_pretrain:pretrain",
     "export": "slim.train.cmd_export:export",
+    "plot": "slim.train.cmd_plot:plot",
 }
 
 
@@ -22,6 +23,7 @@ def main():
       slim-train pretrain --data data/ntu60 --benchmark xsub --preset paper --out runs/ntu60
       torchrun --nproc_per_node 4 -m slim.train.cli pretrain --data data/ntu60 --out runs/ntu60
       slim-train export runs/ntu60                          # teacher encoder -> runs/ntu60/encoder.pt
+      slim-train plot runs/ntu60 --out curves.png           # training curves from metrics.jsonl
     """
 
 

@@ -22,7 +22,9 @@ def memory_mb(device: torch.device) -> float:
 
 
 class MetricsLog:
-    """`log(record)` appends a JSON line (non-finite floats written as null)."""
+    """`log(record)` appends a JSON line (non-finite floats written as null).
+    `tensorboard_note` says whether TensorBoard is on, off or missing (printed by the
+    trainer, so the state is never silent)."""
 
     def __init__(self, run_dir: Path, tensorboard: bool = True, enabled: bool = True):
         self.enabled = enabled
@@ -37,9 +39,16 @@ class MetricsLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
-                self.tensorboard_note = "TensorBoard not installed (pip install tensorboard): metrics.jsonl only"
+                self.tensorboard_note = ("TensorBoard: not installed, metrics go to metrics.jsonl only "
+                                         "(pip install 'slim-skeleton[tensorboard]'; curves without it: "
+                                         f"slim-train plot {run_dir} --out curves.png)")
             else:
-                self._tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+                tb_dir = Path(run_dir) / "tensorboard"
+                self._tb = SummaryWriter(log_dir=str(tb_dir))
+                self.tensorboard_note = f"TensorBoard: on, `tensorboard --logdir {tb_dir}`"
+        else:
+            self.tensorboard_note = (f"TensorBoard: off (run.tensorboard=false); metrics.jsonl only "
+                                     f"(curves: slim-train plot {run_dir} --out curves.png)")
 
     def drop_after(self, step: int) -> None:
         """Forget lines past `step` (written after the checkpoint a run resumes from),
