@@ -67,12 +67,14 @@ def _pick_benchmark(data_dir: Path, benchmark: str | None) -> str:
                    "the folder of the same data, benchmark and config is reused: re-running the same "
                    "command resumes it, or says it is finished).")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as TOML and exit.")
+@click.option("--comments", is_flag=True,
+              help="With --print-config: explain every key above it (meaning, paper default, source).")
 @click.option("--extend", is_flag=True,
               help="Train an existing run (finished or not) further with a larger schedule.epochs, "
                    "e.g. --extend --set schedule.epochs=42: the lr, weight decay, momentum and teacher "
                    "temperature schedules are recomputed for the new length and followed from the "
                    "checkpoint's step on.")
-def pretrain(data, benchmark, preset, config_file, sets, out, print_config, extend):
+def pretrain(data, benchmark, preset, config_file, sets, out, print_config, comments, extend):
     """Self-supervised SLiM pretraining (resumable; DDP under torchrun).
 
     \b
@@ -104,8 +106,11 @@ def pretrain(data, benchmark, preset, config_file, sets, out, print_config, exte
     except ConfigError as exc:
         fail(str(exc), "run `slim-train pretrain --print-config` to see every key and its value")
     if print_config:
-        console.print(C.to_toml(cfg, f"preset {preset}").rstrip(), markup=False, highlight=False)
+        console.print(C.to_toml(cfg, C.print_header(preset, comments), comments=comments).rstrip(),
+                      markup=False, highlight=False, soft_wrap=True)
         return
+    if comments:
+        fail("--comments goes with --print-config", "run `slim-train pretrain --print-config --comments`")
     data_dir = _pick_dataset(data)
     benchmark = _pick_benchmark(data_dir, benchmark)
     name = Path(config_file).stem if config_file else preset

@@ -164,8 +164,23 @@ def from_toml_text(text: str) -> PretrainConfig:
     return configtools.apply(PretrainConfig(), configtools.flatten_toml(tomllib.loads(text)))
 
 
-def to_toml(cfg: PretrainConfig, header: str = "") -> str:
-    return configtools.to_toml(cfg, header)
+def print_header(preset: str, comments: bool = False) -> str:
+    """The header `--print-config [--comments]` puts above the keys (configs/*.toml)."""
+    if not comments:
+        return f"preset {preset}"
+    return (f"preset {preset}\n"
+            "Every key of `slim-train pretrain` with what it means (regenerate: slim-train pretrain\n"
+            f"--preset {preset} --print-config --comments). Use as --config FILE.toml: keys left out\n"
+            "keep the preset's value, and the run folder is named after the file.")
+
+
+def to_toml(cfg: PretrainConfig, header: str = "", comments: bool = False) -> str:
+    """The config as TOML (`--print-config`); comments: explain every key and section
+    (config_docs.KEY_DOCS), as in the example files under configs/."""
+    if not comments:
+        return configtools.to_toml(cfg, header)
+    from .config_docs import KEY_DOCS, SECTION_DOCS
+    return configtools.to_toml(cfg, header, KEY_DOCS, SECTION_DOCS)
 
 
 def replace_runtime(saved: PretrainConfig, current: PretrainConfig) -> PretrainConfig:

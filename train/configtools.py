@@ -210,9 +210,18 @@ def _toml_value(v: Any) -> str:
     raise ConfigError(f"cannot write {v!r} ({type(v).__name__}) to TOML")
 
 
-def to_toml(cfg, header: str = "") -> str:
-    """The whole config as TOML: one table per (nested) section, leaves first."""
+def to_toml(cfg, header: str = "", comments: dict[str, str] | None = None,
+            sections: dict[str, str] | None = None) -> str:
+    """The whole config as TOML: one table per (nested) section, leaves first.
+    comments: {"section.key": text} written as `# text` above each key (wrapped at 88
+    columns); sections: {"section": text} above each table header."""
+    import textwrap
     lines = [f"# {line}" for line in header.splitlines()] if header else []
+
+    def note(text: str | None, indent: str = "") -> None:
+        if text:
+            lines.extend(textwrap.wrap(text, 88, initial_indent=indent + "# ",
+                                       subsequent_indent=indent + "# "))
 
     def emit(obj, table: str):
         leaves = [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)
@@ -220,8 +229,11 @@ def to_toml(cfg, header: str = "") -> str:
         subs = [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)
                 if _is_dc(getattr(obj, f.name))]
         if table and leaves:
-            lines.append(f"\n[{table}]")
+            lines.append("")
+            note((sections or {}).get(table))
+            lines.append(f"[{table}]")
         for name, value in leaves:
+            note((comments or {}).get(f"{table}.{name}" if table else name))
             lines.append(f"{name} = {_toml_value(value)}")
         for name, value in subs:
             emit(value, f"{table}.{name}" if table else name)
