@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -60,7 +61,19 @@ def _pretrain(cfg: DemoConfig, data_dir: Path) -> None:
     for s in cfg.sets:
         cmd += ["--set", s]
     console.print("[dim]$ " + " ".join(["slim-train"] + cmd[3:]))
-    proc = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reached the child too (same process group); SIGTERM reached only us:
+        # pass it on, and wait for the child to save its checkpoint before leaving.
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait()
+        raise
+    if proc.returncode in (130, 143):  # the child was stopped (its checkpoint is saved)
+        from slim.ingest.clitools import Terminated
+        raise Terminated() if proc.returncode == 143 else KeyboardInterrupt()
     if proc.returncode != 0:
         raise SystemExit(f"pretraining failed (exit {proc.returncode}); re-run `make demo` to resume it")
 

@@ -4,6 +4,8 @@ every command prints through."""
 from __future__ import annotations
 
 import importlib
+import signal
+import threading
 
 import click
 from rich.console import Console
@@ -27,6 +29,35 @@ class LazyGroup(click.Group):
             mod, attr = self._lazy[name].split(":")
             return getattr(importlib.import_module(mod), attr)
         return super().get_command(ctx, name)
+
+    def invoke(self, ctx):
+        """Run the subcommand with SIGTERM turned into an interruption like Ctrl-C; an
+        interruption that reaches here (a command with no handling of its own) ends with
+        a sentence saying what is kept and exit code 128 + the signal (130, 143), never
+        click's bare `Aborted!`. Commands that stop gracefully themselves (pretrain,
+        ingest) install their own handlers inside, which take precedence."""
+        old = None
+        if threading.current_thread() is threading.main_thread():
+            old = signal.signal(signal.SIGTERM, _raise_terminated)
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            name = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            err_console.print(f"[bold yellow]interrupted by {name}[/]; finished work is kept (cached "
+                              "features, result files, parsed chunks, checkpoints); run the same command "
+                              "to resume")
+            raise click.exceptions.Exit(128 + int(signal.Signals[name])) from None
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGTERM, old)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the same cleanup runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
 
 
 def fail(message: str, hint: str | None = None, code: int = 2) -> "click.exceptions.Exit":

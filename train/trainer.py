@@ -324,6 +324,11 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         if d.is_main and (run_dir / "run.json").is_file():
             write_run(run_dir, status="failed")
         raise
+    except KeyboardInterrupt as exc:  # a signal before the loop's own handler, or a second Ctrl-C
+        if d.is_main and (run_dir / "run.json").is_file():
+            name = "SIGTERM" if type(exc).__name__ == "Terminated" else "SIGINT"
+            write_run(run_dir, status="interrupted", stopped_by=name)
+        raise
     finally:
         torch.set_num_threads(threads_before)
         du.teardown(d)
