@@ -155,5 +155,10 @@ def print_result(record: dict, path: Path | None = None) -> None:
     if record.get("paper") is not None:
         table.add_row("paper (top-1)", f"{record['paper']:.1f}")
     sizes = ", ".join(f"{k} {v}" for k, v in record["split_sizes"].items())
-    table.caption = f"splits: {sizes}" + (f"\nwritten to {path}" if path else "")
     console.print(table)
+    # Below the table, not as its caption: a caption wraps to the table's width.
+    console.print(f"splits: {sizes}", soft_wrap=True)
+    for w in record.get("warnings") or []:
+        console.print(f"[yellow]note:[/] {w}", soft_wrap=True)
+    if path:
+        console.print(f"written to {path} (and a line of {Path(path).parent / RESULTS_LOG})", soft_wrap=True)

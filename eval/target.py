@@ -172,7 +172,10 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
     try:
         _table, meta = read_manifest(data_dir)
     except FileNotFoundError as e:
-        raise TargetError(str(e), "pass --data DIR pointing at an ingested dataset") from e
+        inside = sorted(p for p in data_dir.glob("*/manifest.parquet")) if data_dir.is_dir() else []
+        hint = (f"{data_dir} holds datasets: pass one of them, e.g. --data {inside[0].parent}" if inside
+                else "pass --data DIR pointing at an ingested dataset (a folder with manifest.parquet)")
+        raise TargetError(str(e), hint) from None
     benchmarks = list(meta.get("benchmarks") or [])
     if benchmark is None:
         benchmark = info.get("benchmark") if info.get("benchmark") in benchmarks else None

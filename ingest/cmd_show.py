@@ -72,14 +72,16 @@ def _draw(ax, joints: np.ndarray, colour: str, masked: np.ndarray | None = None)
         ax.scatter(joints[masked, 0], joints[masked, 1], s=22, color=MASKED, zorder=4)
 
 
-def _row(axes, seq: np.ndarray, frames: np.ndarray, title: str, mask=None, patch_t=8) -> None:
-    """seq: [M, T, V, 3]; mask: bool [T // patch_t, V] or None; one frame per axis."""
+def _row(axes, seq: np.ndarray, frames: np.ndarray, title: str, mask=None, patch_t=8,
+         person: int = 0) -> None:
+    """seq: [M, T, V, 3]; mask: bool [T // patch_t, V] or None; one frame per axis;
+    person: colour index of seq's first person (a view of person 2 keeps its colour)."""
     pts = seq[np.any(seq != 0, axis=-1)][:, :2]  # present joints, x and y
     centre = (pts.max(0) + pts.min(0)) / 2 if pts.size else np.zeros(2)
     half = max(float((pts.max(0) - pts.min(0)).max()) / 2 * 1.1, 0.1) if pts.size else 1.0
     for ax, t in zip(axes, frames):
         for m in range(seq.shape[0]):
-            _draw(ax, seq[m, t], PERSON_COLOURS[m % 2], None if mask is None else mask[t // patch_t])
+            _draw(ax, seq[m, t], PERSON_COLOURS[(person + m) % 2], None if mask is None else mask[t // patch_t])
         ax.set_xlim(centre[0] - half, centre[0] + half)
         ax.set_ylim(centre[1] - half, centre[1] + half)
         ax.set_aspect("equal")
@@ -109,6 +111,7 @@ def render(cfg: ShowConfig) -> Path:
     rows = [(seq, np.linspace(0, seq.shape[1] - 1, k).round().astype(int),
              f"{cfg.sample_id}\n{seq.shape[1]} frames\n{len(present)} person(s)", None)]
     note = ""
+    p_drawn = 0
     if cfg.views:
         from slim.pipeline.config import PipelineConfig
         from slim.pipeline.transform import pretrain_batch
@@ -126,6 +129,7 @@ def render(cfg: ShowConfig) -> Path:
         if seq.shape[0] > 1:
             note = (f"; views of person {p + 1} of {seq.shape[0]}: pretraining takes one person per "
                     "sample, drawn at random each time (--person to choose)")
+        p_drawn = p
         out = pretrain_batch([joints[:, p:p + 1]], pc, rng)
         for g in range(2):
             x, m = out["global"][0, g], out["global_mask"][0, g].reshape(-1, 25)
@@ -139,8 +143,8 @@ def render(cfg: ShowConfig) -> Path:
                              f"local {x.shape[0]}f\nanchor {int(scale['anchor'][v]) + 1}\n"
                              f"{m.mean():.0%} masked", m))
     fig, axes = plt.subplots(len(rows), k, figsize=(1.3 * k + 1.2, 1.45 * len(rows)), squeeze=False)
-    for axr, (s, fr, title, m) in zip(axes, rows):
-        _row(axr, s, fr, title, m)
+    for r, (axr, (s, fr, title, m)) in enumerate(zip(axes, rows)):
+        _row(axr, s, fr, title, m, person=0 if r == 0 else p_drawn)
     legend = "x (lateral) vs y (up)" + ("; red = masked tokens" if cfg.views else "")
     fig.suptitle(f"{cfg.sample_id} · {label}\n{legend}{note}", fontsize=9, wrap=True)
     fig.tight_layout()

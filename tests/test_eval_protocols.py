@@ -144,7 +144,8 @@ def test_transfer_checks_layouts(world, tmp_path):
 
 def test_semi_and_finetune_smoke(world):
     _, data, run = world
-    rec = api.semi(run, ratio=0.1, seeds=2, epochs=1, device="cpu", eval_batch=64)
+    rec = api.semi(run, ratio=0.1, seeds=2, epochs=2, device="cpu", eval_batch=64, min_steps=6)
+    assert rec["metrics"]["steps"] == 6          # the step rule: 4 labelled rows, batch 64 -> 3 passes/epoch
     assert rec["path"].endswith("semi_synthetic_xsub_10pct_cls+mean_sel-val.json") and rec["variant"] == "10pct"
     assert rec["split_sizes"]["train"] == _split_size(data, "xsub_train_10pct")
     assert len(rec["metrics"]["top1_per_seed"]) == 2 and rec["metrics"]["top1_std"] >= 0
@@ -235,7 +236,8 @@ def test_missing_run_gives_a_readable_error(tmp_path, monkeypatch):
     (["linear", "--epochs", "2", "--lr", "0.1", "--select-on", "test"],
      "linear_synthetic_xsub_cls+mean_sel-test.json"),
     (["linear", "--epochs", "2", "--encoder", "random:0"], "linear_synthetic_xsub_cls+mean_sel-val_random0.json"),
-    (["semi", "--ratio", "0.1", "--seeds", "1", "--epochs", "1"], "semi_synthetic_xsub_10pct_cls+mean_sel-val.json"),
+    (["semi", "--ratio", "0.1", "--seeds", "1", "--epochs", "1", "--min-steps", "2", "--no-progress"],
+     "semi_synthetic_xsub_10pct_cls+mean_sel-val.json"),
     (["finetune", "--epochs", "1", "--batch-size", "8", "--warmup-epochs", "0"],
      "finetune_synthetic_xsub_cls+mean_sel-val.json"),
 ])
@@ -301,6 +303,10 @@ def test_hints_name_options_the_command_has(world, tmp_path):
                              terminal_width=300)
     text = " ".join(res.output.split())
     assert res.exit_code == 2 and "--target" in text and "--data" not in text, res.output
+    res = CliRunner().invoke(cli, ["transfer", "--source", str(run), "--target", str(data.parent)],
+                             terminal_width=300)
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and f"--target {data}" in text and "--data" not in text, res.output
     res = CliRunner().invoke(cli, ["retrieval", "--k", "0", "--run", str(run)], terminal_width=300)
     assert res.exit_code == 2 and "ingest" not in res.output and "--k" in res.output
     from slim.train.cli import main as train_cli
@@ -328,7 +334,8 @@ def test_result_files_hold_top5_per_class_and_confusion(world):
     _, data, run = world
     recs = {"retrieval": api.retrieval(run, ks=(1, 3), device="cpu"),
             "linear": api.linear(run, epochs=2, lrs=(0.1,), **FAST),
-            "semi": api.semi(run, ratio=0.1, seeds=2, epochs=1, device="cpu", eval_batch=64, progress=False),
+            "semi": api.semi(run, ratio=0.1, seeds=2, epochs=1, device="cpu", eval_batch=64, progress=False,
+                             min_steps=0),
             "finetune": api.finetune(run, epochs=1, batch_size=8, warmup_epochs=0, device="cpu", progress=False)}
     n_test = _split_size(data, "xsub_test")
     for name, rec in recs.items():
@@ -344,3 +351,16 @@ def test_result_files_hold_top5_per_class_and_confusion(world):
                 assert acc is None or acc == pytest.approx(100 * conf[c, c] / conf[c].sum(), abs=1e-3)
             assert d["top5"] >= 100 * np.trace(conf) / conf.sum() - 1e-6
             assert d["class_names"] == read_manifest(data)[1]["class_names"]
+
+
+def test_few_label_step_rule():
+    """Issue 18 item 12: a labelled subset smaller than a batch still gets min_steps
+    optimiser steps (passes repeated per epoch); a large one keeps one pass per epoch."""
+    from slim.eval.finetune import SEMI_MIN_STEPS, FinetuneConfig, passes_per_epoch
+    assert FinetuneConfig.semi().min_steps == SEMI_MIN_STEPS == 700 and FinetuneConfig().min_steps == 0
+    assert passes_per_epoch(48, 64, 100, 700) == (7, 1)              # 1 step a pass -> 700 steps
+    assert passes_per_epoch(400, 64, 100, 700) == (2, 6)             # 6 x 100 < 700 -> 2 passes
+    assert passes_per_epoch(4000, 64, 100, 700) == (1, 62)           # the paper's 10 %: unchanged
+    assert passes_per_epoch(10, 4, 3, 0) == (1, 2)
+    with pytest.raises(ValueError):
+        passes_per_epoch(0, 64, 100, 700)
