@@ -22,7 +22,7 @@ help:
 	@echo "make demo            install, make the synthetic dataset, ingest, pretrain, evaluate (SIZE=small|full)"
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
 	@echo "make ingest DATASET=ntu60|ntu120|pku2|synthetic [RAW=dir] [OUT=data]"
-	@echo "make bench [ONLY=ingest|pipeline|model|train|eval]"
+	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|deploy]"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

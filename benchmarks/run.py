@@ -5,7 +5,7 @@ import argparse
 import importlib
 import sys
 
-STAGES = ("ingest", "pipeline", "model", "train", "eval")
+STAGES = ("ingest", "pipeline", "model", "train", "eval", "deploy")
 #: Longer studies, run only when named: `make bench ONLY=ablations`.
 EXTRA = ("ablations",)
 

@@ -104,16 +104,24 @@ class StaticClassifierNet(nn.Module):
     def __init__(self, net: ClassifierNet, encoder_only: bool = False):
         super().__init__()
         self.net, self.encoder_only = net, encoder_only
+        head = net.head
+        # The probe's BatchNorm (eval: running statistics, no affine) as explicit ops: the
+        # exporter cannot size a batch_norm whose feature axis it traced as dynamic.
+        self.bn = head[0] if isinstance(head, nn.Sequential) else None
+        self.linear = head[1] if isinstance(head, nn.Sequential) else head
 
     def forward(self, x: torch.Tensor, person_mask: torch.Tensor):
         b, m = x.shape[0], x.shape[1]
         f = pool_features(self.net.encoder(x.flatten(0, 1)), self.net.pool)   # [B*M, F]
-        f = f.reshape(b, m, f.shape[-1])
+        f = f.reshape(b, m, -1)
         w = person_mask.to(f.dtype)                                            # [B, M]
         feats = (f * w[:, :, None]).sum(1) / w.sum(1, keepdim=True).clamp(min=1.0)
         if self.encoder_only:
             return feats
-        logits = self.net.head(feats)
+        z = feats
+        if self.bn is not None:
+            z = (z - self.bn.running_mean) * torch.rsqrt(self.bn.running_var + self.bn.eps)
+        logits = self.linear(z)
         return logits, torch.softmax(logits, dim=-1)
 
 

@@ -44,11 +44,14 @@ def world(tmp_path_factory):
     return root, data, run, rec
 
 
-def _tiny_classifier(path, class_names, layout="kinect-v2-25", seed=0):
+def _tiny_classifier(path, class_names, layout="kinect-v2-25", seed=0, kind="linear"):
     enc = Encoder(EncoderConfig.tiny(dim=32, depth=1, heads=2), generator=torch.Generator().manual_seed(seed))
     torch.manual_seed(seed)
-    head = make_head("linear", 64, len(class_names))
-    return save_classifier(path, encoder=enc, head=head, head_kind="linear", pool="cls+mean",
+    head = make_head(kind, 64, len(class_names))
+    if kind == "bn_linear":   # statistics as after training (not the identity of a fresh BatchNorm)
+        head[0].running_mean.uniform_(-0.5, 0.5)
+        head[0].running_var.uniform_(0.2, 2.0)
+    return save_classifier(path, encoder=enc, head=head.eval(), head_kind=kind, pool="cls+mean",
                            protocol="finetune", variant="", dataset="x", benchmark="xsub",
                            meta={"class_names": class_names, "layout": layout, "normalization": "n"},
                            record={"metrics": {"top1": 1.0}}, config_key="k")
@@ -261,7 +264,9 @@ def test_piped_result_tables_keep_paths_on_one_line(world):
 
 # --- ONNX --------------------------------------------------------------------------------
 
-def test_onnx_export_matches_pytorch_on_real_fixtures(ntu_model, tmp_path):
+@pytest.mark.parametrize("kind", ["bn_linear", "linear"])   # linear probe, fine-tuning head
+def test_onnx_export_matches_pytorch_on_real_fixtures(kind, tmp_path):
+    ntu_model = _tiny_classifier(tmp_path / "m.classifier.pt", ntu_names.class_names("ntu60"), kind=kind)
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'slim-skeleton[onnx]'")
     pytest.importorskip("onnx", reason="onnx not installed: pip install 'slim-skeleton[onnx]'")
     from slim.eval.predict import batch_tensors
