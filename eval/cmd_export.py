@@ -15,10 +15,11 @@ from slim.ingest.clitools import console, fail
               help="Export the feature extractor (pooled features [B, F]) instead of the classifier.")
 @click.option("--opset", type=int, default=17, show_default=True)
 def export(model_path, onnx_path, encoder_only, opset):
-    """Export a classifier (or its encoder) to ONNX with a dynamic batch axis.
+    """Export a classifier (or its encoder) to ONNX with dynamic batch and person axes.
 
     \b
-    Inputs:  x float32 [B, 2, T, V, 3] (test transform applied), person_mask bool [B, 2]
+    Inputs:  x float32 [B, M, T, V, 3] (test transform applied), person_mask bool [B, M]
+             (M = 2; M = 1 for one-person input halves the cost: every slot is encoded)
     Outputs: logits, probs float32 [B, C]   (--encoder-only: features float32 [B, F])
     """
     from .classifier import ClassifierError, load_classifier
@@ -34,9 +35,9 @@ def export(model_path, onnx_path, encoder_only, opset):
              "pip install 'slim-skeleton[onnx]'  (onnx and onnxruntime)")
     tf = model.transform
     console.print(f"wrote {path}", soft_wrap=True)
-    console.print(f"  inputs: x float32 [batch, {tf['persons']}, {tf['out_len']}, "
+    console.print(f"  inputs: x float32 [batch, persons <= {tf['persons']}, {tf['out_len']}, "
                   f"{model.net.encoder.cfg.num_joints}, 3] (test_view: centre {tf['crop']:.0%}, "
-                  f"{tf['out_len']} frames), person_mask bool [batch, {tf['persons']}]", soft_wrap=True, markup=False)
+                  f"{tf['out_len']} frames), person_mask bool [batch, persons]", soft_wrap=True, markup=False)
     console.print("  outputs: " + ("features [batch, F]" if encoder_only else
                                    f"logits, probs [batch, {model.num_classes}]; classes in the order "
                                    "of the classifier file's class_names"), soft_wrap=True, markup=False)

@@ -1,6 +1,8 @@
-"""ONNX export of a saved classifier (or of its feature extractor alone) with a dynamic
-batch axis. Inputs: `x` float32 [B, 2, T, V, 3] (the classifier's test transform already
-applied: T = transform out_len, V = the layout's joints) and `person_mask` bool [B, 2];
+"""ONNX export of a saved classifier (or of its feature extractor alone) with dynamic batch
+and person axes. Inputs: `x` float32 [B, M, T, V, 3] (the classifier's test transform
+already applied: T = transform out_len, V = the layout's joints; M = 2, or 1 when only one
+person is ever present: every slot is encoded, so M = 1 halves the cost) and
+`person_mask` bool [B, M];
 outputs `logits` and `probs` float32 [B, C], or `features` float32 [B, F] with
 `encoder_only`. Uses torch's TorchScript-based exporter (`dynamo=False`: no onnxscript
 needed); `onnx` must be installed (the `onnx` extra)."""
@@ -50,7 +52,8 @@ def export_onnx(model: SavedClassifier, out: str | os.PathLike, *, encoder_only:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + f".{os.getpid()}.tmp.onnx")
     outputs = ["features"] if encoder_only else ["logits", "probs"]
-    axes = {name: {0: "batch"} for name in ["x", "person_mask", *outputs]}
+    axes = {"x": {0: "batch", 1: "persons"}, "person_mask": {0: "batch", 1: "persons"},
+            **{name: {0: "batch"} for name in outputs}}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer notes on shape checks that are constant here
         torch.onnx.export(net, example_inputs(model), str(tmp), input_names=["x", "person_mask"],

@@ -99,6 +99,10 @@ def test_finetune_and_random_encoders_are_embedded(world):
     ft = load_classifier(run / "eval" / "finetune.classifier.pt")
     assert ft.encoder_source == "embedded" and ft.protocol == "finetune"
     assert ft.net.encoder.cfg.drop_path_rate == 0.0
+    semi = api.semi(run, ratio=0.1, seeds=2, epochs=1, device="cpu", batch_size=8)
+    sc = load_classifier(run / "eval" / "semi_10pct.classifier.pt")
+    assert sc.protocol == "semi" and sc.variant == "10pct" and sc.encoder_source == "embedded"
+    assert semi["classifier_seed"] in (0, 1) and sc.record["metrics"] == semi["metrics"]
     api.linear(run, encoder="random:3", epochs=1, device="cpu", batch_size=16)
     assert classifier_path(run, "linear", "random:3") == run / "eval" / "linear_random3.classifier.pt"
     assert load_classifier(run / "eval" / "linear_random3.classifier.pt").encoder_source == "embedded"
@@ -289,6 +293,9 @@ def test_onnx_export_matches_pytorch_on_real_fixtures(kind, tmp_path):
     np.testing.assert_allclose(probs, ref_p, rtol=0, atol=1e-4)
     one = sess.run(None, {"x": x[:1].numpy(), "person_mask": pm[:1].numpy()})[1]   # dynamic batch
     np.testing.assert_allclose(one, ref_p[:1], rtol=0, atol=1e-4)
+    solo = np.flatnonzero(~pm[:, 1].numpy())                                         # dynamic persons
+    p1 = sess.run(None, {"x": x[solo][:, :1].numpy(), "person_mask": pm[solo][:, :1].numpy()})[1]
+    np.testing.assert_allclose(p1, ref_p[solo], rtol=0, atol=1e-4)
     enc = ort.InferenceSession(str(tmp_path / "e.onnx"), so, providers=["CPUExecutionProvider"])
     feats = enc.run(None, {"x": x.numpy(), "person_mask": pm.numpy()})[0]
     np.testing.assert_allclose(feats, ref_f, rtol=0, atol=1e-4)
