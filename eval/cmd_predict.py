@@ -14,7 +14,7 @@ from slim.ingest.clitools import console, err_console, fail
               help="With an ingested data folder: a manifest column, e.g. xsub_test (default: every sample).")
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--device", default="auto", show_default=True, help="auto (a GPU when there is one), cpu, cuda, cuda:N.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Write every row to FILE.csv, FILE.jsonl or FILE.parquet.")
 @click.option("--confusion", type=click.Path(dir_okay=False), default=None,

@@ -185,6 +185,21 @@ def test_pku_windows_give_segments_in_the_pku_label_format(tmp_path):
         prev_end = s.end
 
 
+def test_a_pku_window_predicts_like_the_ingested_segment_it_spans(tmp_path):
+    root = tmp_path / "pku"
+    (root / "PKU_Skeleton_Renew").mkdir(parents=True)
+    (root / "Train_Label_PKU_final").mkdir()
+    shutil.copyfile(FIX / "pku" / "A10N08-L.txt", root / "PKU_Skeleton_Renew" / "A10N08-L.txt")
+    (root / "Train_Label_PKU_final" / "A10N08-L.txt").write_text("10,100,220,1\n")
+    data = ingest("pku2", [root], tmp_path / "data", workers=0)
+    model = load_classifier(_tiny_classifier(tmp_path / "pku.classifier.pt", pku_reader.class_names()))
+    ing = predict(model, discover([data]), PredictConfig())
+    raw = predict(model, discover([FIX / "pku" / "A10N08-L.txt"]), PredictConfig(window=121, stride=99))
+    assert ing.ids == ["A10N08-L_0001"] and ing.labels == [9]
+    j = raw.ids.index("A10N08-L:100-220")           # windows (1, 121), (100, 220), ...
+    np.testing.assert_allclose(raw.probs[j], ing.probs[0], rtol=0, atol=1e-6)
+
+
 def test_merge_windows_by_hand():
     p0, p1 = np.array([0.9, 0.1]), np.array([0.2, 0.8])
     bounds = [(1, 10), (6, 15), (11, 20), (16, 25)]
