@@ -202,7 +202,7 @@ def save_classifier(path: Path, *, encoder: Encoder, head: nn.Module, head_kind:
         "format": FORMAT, "version": FORMAT_VERSION, "protocol": protocol, "variant": variant,
         "dataset": str(dataset), "benchmark": str(benchmark), "encoder": enc,
         "head": {"kind": head_kind, "state_dict": head_state},
-        "layout": str(meta.get("layout") or _default_layout()), "class_names": class_names,
+        "layout": str(meta.get("layout") or default_layout()), "class_names": class_names,
         "pool": pool, "min_frames": int(encoder.cfg.patch_t),
         "transform": transform or {"name": "test_view", "out_len": int(pc.global_len),
                                    "crop": float(pc.test_crop), "persons": 2},
@@ -216,7 +216,7 @@ def save_classifier(path: Path, *, encoder: Encoder, head: nn.Module, head_kind:
     return path
 
 
-def _default_layout() -> str:
+def default_layout() -> str:
     """The layout name ingest writes for the raw NTU / PKU-MMD files (Kinect v2, 25 joints)."""
     from slim.ingest import topology
     return str(getattr(topology, "LAYOUT", "kinect-v2-25"))

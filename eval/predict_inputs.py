@@ -16,7 +16,7 @@ from slim.ingest import ntu_names, pku_reader
 from slim.ingest.datasets import ntu_actor_slots, ntu_sample_joints, pku_segment_joints
 from slim.ingest.ntu_reader import BadFile
 
-from .classifier import _default_layout
+from .classifier import default_layout
 
 FORMATS_HINT = ("NTU RGB+D `.skeleton` files, PKU-MMD skeleton files `AxxNyy-V.txt` (150 values "
                 "a line), folders of them, or a folder written by slim-ingest")
@@ -105,7 +105,7 @@ def discover(inputs: list[str | Path]) -> Discovery:
 
 def raw_layout() -> str:
     """Layout of what the raw readers produce (Kinect v2, 25 joints; as ingest writes)."""
-    return _default_layout()
+    return default_layout()
 
 
 def ntu_label(stem: str, num_classes: int) -> int | None:
