@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from .collate import add_mfm_index
 from .config import PipelineConfig
 from .sources import H5Dataset, list_shards, slot_shards, split_rows, stream_samples
 from .transform import pretrain_batch
@@ -33,9 +34,11 @@ def _rng(*words: int) -> np.random.Generator:
     return np.random.default_rng([int(w) for w in words])
 
 
-def to_torch(batch: dict, items: list[dict]) -> dict:
-    """numpy batch from `pretrain_batch` + its items -> the documented torch batch."""
-    return {
+def to_torch(batch: dict, items: list[dict], cfg: PipelineConfig | None = None) -> dict:
+    """numpy batch from `pretrain_batch` + its items -> the documented torch batch; with
+    cfg, also the fixed-size masked-token index ("mfm_index", "mfm_weight":
+    `slim.pipeline.collate.add_mfm_index`)."""
+    out = {
         "global": torch.from_numpy(batch["global"]),
         "global_mask": torch.from_numpy(batch["global_mask"]),
         "locals": [{"x": torch.from_numpy(s["x"]), "mask": torch.from_numpy(s["mask"]),
@@ -44,6 +47,7 @@ def to_torch(batch: dict, items: list[dict]) -> dict:
         "label": torch.tensor([it["label"] for it in items], dtype=torch.int64),
         "ids": [it["id"] for it in items],
     }
+    return add_mfm_index(out, cfg) if cfg is not None else out
 
 
 class PretrainStream(torch.utils.data.IterableDataset):
@@ -108,7 +112,7 @@ class PretrainStream(torch.utils.data.IterableDataset):
 
     def _batch(self, items: list[dict], step: int) -> dict:
         rng = _rng(self.seed, _TRANSFORM, self.rank, step)
-        return to_torch(pretrain_batch([it["joints"] for it in items], self.cfg, rng), items)
+        return to_torch(pretrain_batch([it["joints"] for it in items], self.cfg, rng), items, self.cfg)
 
     def _iter_shards(self, w: int) -> Iterator[dict]:
         slots = self.world_size * self.num_workers
@@ -167,6 +171,8 @@ def build_pretrain_loader(data_dir: str | os.PathLike, benchmark: str, cfg: Pipe
       locals      [{x: float32 [B, n_s, T_s, V, C], mask: bool [B, n_s, T_s // patch_t * V],
                     anchor: int64 [n_s]} per scale, longest first]
       index int64 [B] (rows of samples.h5), label int64 [B], ids list[str]
+      mfm_index int64 [U], mfm_weight float32 [U]  the masked global tokens, padded to
+                    U = mfm_capacity(cfg, B, N) (the same at every step: static shapes)
 
     Every rank yields the same number of batches (no DDP hang on uneven data).
     """
