@@ -141,13 +141,16 @@ class PretrainLoader:
     """Iterable of pretraining batches (see build_pretrain_loader); endless unless
     end_step is given. `steps_per_epoch` = epoch_samples // (batch_size * world_size)."""
 
-    def __init__(self, stream: PretrainStream, num_workers: int):
+    def __init__(self, stream: PretrainStream, num_workers: int, pin_memory: bool = False,
+                 prefetch: int = 4):
         self.stream = stream
         self.steps_per_epoch = stream.steps_per_epoch
         self.epoch_samples = stream.epoch_samples
+        # Persistent workers keep their open HDF5 handles and imports when the loader is
+        # iterated again; pinned batches let the trainer copy to a GPU without blocking.
         self.loader = torch.utils.data.DataLoader(
-            stream, batch_size=None, num_workers=num_workers,
-            persistent_workers=False, prefetch_factor=4 if num_workers else None)
+            stream, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
+            persistent_workers=num_workers > 0, prefetch_factor=max(int(prefetch), 1) if num_workers else None)
 
     def __iter__(self):
         return iter(self.loader)
@@ -162,7 +165,8 @@ def build_pretrain_loader(data_dir: str | os.PathLike, benchmark: str, cfg: Pipe
                           batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
                           num_workers: int = 0, epoch_samples: int | None = None,
                           source: str = "h5", start_step: int = 0,
-                          end_step: int | None = None) -> PretrainLoader:
+                          end_step: int | None = None, pin_memory: bool = False,
+                          prefetch: int = 4) -> PretrainLoader:
     """Pretraining batches of `batch_size` samples per rank for steps start_step,
     start_step + 1, ... (until end_step, exclusive, or forever):
 
@@ -175,12 +179,15 @@ def build_pretrain_loader(data_dir: str | os.PathLike, benchmark: str, cfg: Pipe
                     U = mfm_capacity(cfg, B, N) (the same at every step: static shapes)
 
     Every rank yields the same number of batches (no DDP hang on uneven data).
+    pin_memory: batches in page-locked memory (set when training on a GPU: the trainer
+    then copies them with non_blocking=True); prefetch: batches each worker keeps ready
+    (DataLoader prefetch_factor; num_workers * prefetch batches in flight).
     """
     stream = PretrainStream(data_dir, benchmark, cfg, batch_size, seed=seed, rank=rank,
                             world_size=world_size, num_workers=num_workers,
                             epoch_samples=epoch_samples, source=source,
                             start_step=start_step, end_step=end_step)
-    return PretrainLoader(stream, num_workers)
+    return PretrainLoader(stream, num_workers, pin_memory=pin_memory, prefetch=prefetch)
 
 
 # --- evaluation ------------------------------------------------------------------------
