@@ -16,13 +16,14 @@ SIZE ?= small
 ONLY ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow demo ingest bench clean help
+.PHONY: install test test-slow demo ingest bench bench-gpu clean help
 
 help:
 	@echo "make demo            install, make the synthetic dataset, ingest, pretrain, evaluate (SIZE=small|full)"
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
 	@echo "make ingest DATASET=ntu60|ntu120|pku2|synthetic [RAW=dir] [OUT=data]"
 	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|deploy]"
+	@echo "make bench-gpu       the paper recipe on one GPU: eager, compiled, DDP, projected wall time (ARGS=...)"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,11 @@ demo: install
 
 bench: install
 	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),)
+
+# One GPU, under 8 minutes: bf16 eager and compiled steps, MFU, features, 1-process NCCL
+# DDP, projected wall time of the full recipe (benchmarks/gpu.py; ARGS="--steps 20" etc.).
+bench-gpu: install
+	$(PY) -m benchmarks.gpu $(ARGS)
 
 clean:
 	rm -rf build dist *.egg-info
