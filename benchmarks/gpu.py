@@ -121,7 +121,7 @@ def measure_training(data, cfg, device, batch, workers, steps, warmup, compile_b
     t_compile = time.perf_counter()
     for _ in range(warmup):
         out = _step(net, model, opt, next(batches), device, autocast, cfg.optim.clip_grad)
-    float(out["loss"])
+    float(out["loss"].detach())
     _sync(device)
     warm_s = time.perf_counter() - t_compile
     wait, losses = 0.0, []
