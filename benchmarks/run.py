@@ -7,7 +7,7 @@ import sys
 
 STAGES = ("ingest", "pipeline", "model", "train", "eval", "deploy")
 #: Longer studies, run only when named: `make bench ONLY=ablations`.
-EXTRA = ("ablations",)
+EXTRA = ("ablations", "loader", "gpu")
 
 
 def main(argv=None) -> int:
