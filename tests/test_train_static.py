@@ -164,3 +164,40 @@ def test_non_finite_loss_read_back_later_still_names_its_step(tmp_path):
         pretrain(cfg, data_dir=tmp_path, benchmark="xsub", run_dir=tmp_path / "nan",
                  batch_source=fake_source(nan_at=2), console=Console(quiet=True))
     assert not (tmp_path / "nan" / "checkpoints").is_dir() or not any((tmp_path / "nan" / "checkpoints").glob("*.pt"))
+
+
+def test_step_reads_nothing_back_between_sync_points(tmp_path, monkeypatch):
+    """Every explicit device-to-host read (`.item()`, `.tolist()`, `float()`, `int()`,
+    `bool()` of a tensor) made by slim code is attributed to the step running: only the
+    steps that end a `run.log_every` window may have any. (Implicit syncs such as
+    `nonzero` or boolean gathers are what the fullgraph compile test above excludes.)"""
+    import sys
+
+    from slim.pipeline.collate import add_mfm_index
+    from slim.train.schedules import Schedules
+
+    cfg = C.resolve("cpu-smoke", cli_overrides=parse_set(
+        ["run.log_every=4", "schedule.epochs=2", "schedule.epoch_steps=4", "checkpoint.every_steps=100"]))
+    current, reads = {"step": None}, []
+    at = Schedules.at
+
+    def at_step(self, step):
+        current["step"] = step
+        return at(self, step)
+    monkeypatch.setattr(Schedules, "at", at_step)
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        def read(self, *a, _orig=getattr(torch.Tensor, name), _name=name, **k):
+            caller = sys._getframe(1)
+            if current["step"] is not None and caller.f_globals.get("__name__", "").startswith("slim."):
+                reads.append((current["step"], caller.f_code.co_name, _name))
+            return _orig(self, *a, **k)
+        monkeypatch.setattr(torch.Tensor, name, read)
+
+    def source(start, rank, world, per_rank):
+        for b in fake_source()(start, rank, world, per_rank):
+            yield add_mfm_index(b, cfg.pipeline)
+    pretrain(cfg, data_dir=tmp_path, benchmark="xsub", run_dir=tmp_path / "run", batch_source=source,
+             console=Console(quiet=True))
+    monkeypatch.undo()
+    steps = {s for s, _, _ in reads}
+    assert steps and steps <= {3, 7}, sorted(reads)
