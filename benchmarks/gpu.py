@@ -8,9 +8,10 @@ with `--workers` DataLoader workers, pinned memory, non-blocking copies):
     time, data wait (share of the window the loop waited for the loader), peak device
     memory;
   - model FLOPs utilisation: FLOPs of one step counted by FlopCounterMode (forward +
-    backward + teacher; the MFM heads' padding rows included, since they are computed)
-    over the step time and the device's dense bf16 peak (`--peak-tflops`, known for
-    A100/H100/H200);
+    backward + teacher) over the step time and the device's dense bf16 peak
+    (`--peak-tflops`, known for A100/H100/H200); `mfu` counts the model's FLOPs (exact
+    masked tokens), `hfu` also the MFM heads' padding rows that the static-shape step
+    computes;
   - feature extraction for evaluation (`encode_sample`, two persons, no grad, bf16);
   - one process in an NCCL process group under DistributedDataParallel, eager (the
     gradient all-reduce path of a multi-GPU run; its rate over the plain eager rate is
@@ -140,12 +141,13 @@ def measure_training(data, cfg, device, batch, workers, steps, warmup, compile_b
             "finite": all(x == x and abs(x) != float("inf") for x in final)}
 
 
-def step_flops(cfg, device, batch: int = 2) -> float:
+def step_flops(cfg, device, batch: int) -> tuple[float, float]:
     """FLOPs of one training step per sample (forward of student and teacher, backward),
-    counted on a batch of `batch` from the synthetic pipeline format."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+    counted by FlopCounterMode on a batch of `batch` random sequences through the real
+    transform: (with the MFM heads' padding rows, as computed; without them, the model
+    FLOPs of the exact masked-token gather)."""
     import numpy as np
+    from torch.utils.flop_counter import FlopCounterMode
 
     from slim.pipeline.loader import to_torch
     from slim.pipeline.transform import pretrain_batch
@@ -153,14 +155,19 @@ def step_flops(cfg, device, batch: int = 2) -> float:
     rng = np.random.default_rng(0)
     samples = [np.asarray(rng.normal(size=(100, 1, 25, 3)) * 0.3, dtype=np.float32) for _ in range(batch)]
     items = [{"index": i, "label": 0, "id": str(i)} for i in range(batch)]
-    b = to_torch(pretrain_batch(samples, cfg.pipeline, rng), items, cfg.pipeline)
+    padded = to_torch(pretrain_batch(samples, cfg.pipeline, rng), items, cfg.pipeline)
+    exact = {k: v for k, v in padded.items() if k not in ("mfm_index", "mfm_weight")}
     model, _ = _model(cfg, device)
     for enc in (model.student, model.teacher):
         enc.set_fused_attention(False)  # explicit matmuls: visible to the counter
-    with FlopCounterMode(display=False) as counter:
-        out = model.forward_loss(to_device(b, device), torch.tensor(0.05, device=device))
-        out["loss"].backward()
-    return counter.get_total_flops() / batch
+    counts = []
+    for b in (padded, exact):
+        with FlopCounterMode(display=False) as counter:
+            out = model.forward_loss(to_device(b, device), torch.tensor(0.05, device=device))
+            out["loss"].backward()
+        counts.append(counter.get_total_flops() / batch)
+        model.zero_grad(set_to_none=True)
+    return counts[0], counts[1]
 
 
 def measure_features(cfg, device, batch: int, repeats: int) -> float:
@@ -229,11 +236,14 @@ def main(argv: list[str] | None = None) -> dict:
             comp = measure_training(data, cfg, device, batch, workers, steps, warmup, compile_backend=backend)
             figures.update({f"compiled_{k}": v for k, v in comp.items()})
             best = comp if comp["samples_per_s"] > eager["samples_per_s"] else eager
-        flops = step_flops(cfg, device)
+        flops, model_flops = step_flops(cfg, device, batch)  # at the measured batch: its padding
         peak = _peak_tflops(device, args.peak_tflops)
         figures["train_gflops_per_sample"] = flops / 1e9
+        figures["train_gflops_per_sample_unpadded"] = model_flops / 1e9
         figures["peak_tflops"] = peak
-        figures["mfu"] = best["samples_per_s"] * flops / (peak * 1e12) if peak else None
+        # MFU on the model FLOPs (padding rows not counted as useful work); hfu with them
+        figures["mfu"] = best["samples_per_s"] * model_flops / (peak * 1e12) if peak else None
+        figures["hfu"] = best["samples_per_s"] * flops / (peak * 1e12) if peak else None
         if "features" not in skip:
             figures["features_samples_per_s"] = measure_features(cfg, device, 256 if gpu else 8, 20 if gpu else 2)
         ddp_eff = None

@@ -6,6 +6,8 @@ the step then gathers with `index_select` and never asks the host how many token
 masked (no boolean-mask gather, no `.item()`, no graph break under torch.compile)."""
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 
@@ -21,25 +23,30 @@ def masked_token_index(global_mask: torch.Tensor, capacity: int | None = None
 
     Returns index int64 [U] and weight float32 [U], U = capacity (or the number of masked
     tokens when capacity is None: eager only, its size is data-dependent). weight of a
-    masked token of view row r = 1 / (masked tokens of r * rows with >= 1 masked token),
+    listed token of view row r = 1 / (listed tokens of r * rows with >= 1 listed token),
     so sum(weight * ce) is the mean over views of the mean CE of their masked tokens
-    (Eq. 4); padding entries have index 0 and weight 0. All weights are 0 when nothing
-    is masked. Raises ValueError when more tokens are masked than `capacity`."""
+    (Eq. 4); padding entries have index 0 and weight 0; all weights are 0 when nothing
+    is masked. When more than `capacity` tokens are masked, the first `capacity` (row
+    order) are listed and the weights computed over them, with a RuntimeWarning: those
+    tokens stay masked in the student's input, only their loss terms are left out."""
     if global_mask.dim() != 3:
         raise ValueError(f"global_mask must be bool [B, V, N], got shape {list(global_mask.shape)}")
     gm = global_mask.transpose(0, 1).flatten(0, 1).to(torch.bool)        # [V * B, N]
     flat = torch.nonzero(gm.flatten()).flatten()                          # [M]
-    counts = gm.sum(1).to(torch.float64)                                  # [V * B]
+    if capacity is not None and flat.shape[0] > capacity:
+        warnings.warn(f"{flat.shape[0]} masked tokens exceed the batch's {capacity} slots "
+                      "(slim.pipeline.collate.mfm_capacity): the MFM loss of this batch leaves the last "
+                      f"{flat.shape[0] - capacity} out", RuntimeWarning, stacklevel=2)
+        flat = flat[:capacity]
+    row = flat // gm.shape[1]
+    counts = torch.zeros(gm.shape[0], dtype=torch.float64).index_add_(
+        0, row.cpu(), torch.ones(row.shape[0], dtype=torch.float64)).to(flat.device)
     rows_masked = (counts > 0).sum().to(torch.float64)
-    per_row = torch.where(counts > 0, 1.0 / (counts.clamp_min(1.0) * rows_masked.clamp_min(1.0)),
-                          torch.zeros_like(counts))
-    weight = per_row[flat // gm.shape[1]].to(torch.float32)
+    per_row = 1.0 / (counts.clamp_min(1.0) * rows_masked.clamp_min(1.0))
+    weight = per_row[row].to(torch.float32)
     m = flat.shape[0]
     if capacity is None:
         return flat, weight
-    if m > capacity:
-        raise ValueError(f"{m} masked tokens exceed the batch's capacity of {capacity}: the mask "
-                         "generator broke its bound (slim.pipeline.collate.mfm_capacity); please report it")
     index = flat.new_zeros(capacity)
     index[:m] = flat
     w = weight.new_zeros(capacity)
