@@ -10,6 +10,7 @@ TORCH_CPU ?= torch==2.13.0
 
 DATASET ?= synthetic
 RAW ?=
+LAYOUT ?=
 OUT ?= data
 WORKERS ?= 2
 SIZE ?= small
@@ -21,7 +22,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo            install, make the synthetic dataset, ingest, pretrain, evaluate (SIZE=small|full)"
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
-	@echo "make ingest DATASET=ntu60|ntu120|pku2|synthetic [RAW=dir] [OUT=data]"
+	@echo "make ingest DATASET=ntu60|ntu120|pku2|nwucla|synthetic [RAW=dir|zip] [OUT=data] [LAYOUT=ntu25]"
 	@echo "make bench [ONLY=ingest|pipeline|model|train|eval]"
 
 $(VENV)/.installed: pyproject.toml
@@ -46,7 +47,7 @@ ingest: install
 	  $(BIN)/slim-ingest synthetic --raw raw/synthetic --out $(OUT) --workers $(WORKERS); \
 	else \
 	  test -n "$(RAW)" || { echo "RAW=<folder with the raw files> is required for DATASET=$(DATASET)"; exit 2; }; \
-	  $(BIN)/slim-ingest $(DATASET) $(foreach r,$(RAW),--raw $(r)) --out $(OUT) --workers $(WORKERS); \
+	  $(BIN)/slim-ingest $(DATASET) $(foreach r,$(RAW),--raw $(r)) --out $(OUT) --workers $(WORKERS) $(if $(LAYOUT),--layout $(LAYOUT),); \
 	fi
 
 demo: install
