@@ -80,7 +80,7 @@ def render(cfg: ShowConfig) -> Path:
              f"ids look like {store.ids[0]!r}; `slim-ingest info {cfg.data_dir}` lists the dataset")
     joints = store.read(i)  # [T, M, V, 3]
     layout = store.layout
-    v = layout.num_joints
+    nj = layout.num_joints
     plt = _pyplot()
     seq = joints.transpose(1, 0, 2, 3)
     k = cfg.frames
@@ -93,12 +93,12 @@ def render(cfg: ShowConfig) -> Path:
         pc = PipelineConfig()
         out = pretrain_batch([joints], pc, np.random.default_rng(cfg.seed), layout)
         for g in range(2):
-            x, m = out["global"][0, g], out["global_mask"][0, g].reshape(-1, v)
+            x, m = out["global"][0, g], out["global_mask"][0, g].reshape(-1, nj)
             rows.append((x[None], np.linspace(0, x.shape[0] - 1, k).round().astype(int),
                          f"global {g + 1}\n{m.mean():.0%} masked", m))
         for scale in out["locals"]:
             for v in (0, scale["x"].shape[1] // 2):  # first crop of each anchor
-                x, m = scale["x"][0, v], scale["mask"][0, v].reshape(-1, v)
+                x, m = scale["x"][0, v], scale["mask"][0, v].reshape(-1, nj)
                 n = min(k, x.shape[0])
                 rows.append((x[None], np.linspace(0, x.shape[0] - 1, n).round().astype(int),
                              f"local {x.shape[0]}f\nanchor {int(scale['anchor'][v]) + 1}\n"
