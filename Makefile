@@ -15,6 +15,8 @@ OUT ?= data
 WORKERS ?= 2
 SIZE ?= small
 ONLY ?=
+NWUCLA ?=
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install test test-slow demo ingest bench clean help
@@ -23,7 +25,7 @@ help:
 	@echo "make demo            install, make the synthetic dataset, ingest, pretrain, evaluate (SIZE=small|full)"
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
 	@echo "make ingest DATASET=ntu60|ntu120|pku2|nwucla|synthetic [RAW=dir|zip] [OUT=data] [LAYOUT=ntu25]"
-	@echo "make bench [ONLY=ingest|pipeline|model|train|eval]"
+	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|ablations|nwucla] [NWUCLA=path] [BENCH_ARGS='--steps 30']"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,7 +56,7 @@ demo: install
 	$(BIN)/slim-eval demo --size $(SIZE)
 
 bench: install
-	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),)
+	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),) $(if $(NWUCLA),--nwucla $(NWUCLA),) $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info
