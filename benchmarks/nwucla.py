@@ -3,7 +3,9 @@ cross-view (train views 1 and 2, test view 3), on a 2-core CPU.
 
 1. ingest the JSON set (folder or the zip users download) in its native 20-joint layout;
 2. pretrain a CPU preset (`--preset`, default cpu-demo) on the xview training views;
-3. evaluate on xview, each next to the same architecture at random initialisation:
+3. evaluate on xview, each next to the same architecture at random initialisation
+   (`random:0`, which with the presets' run.seed 0 is exactly the pretrained run's
+   starting point, so the margin is what pretraining added):
    - retrieval k=1 (cosine k-NN of test on train features; nothing tuned),
    - linear probe on frozen features (learning rate and epoch chosen on a validation
      part carved from the training views, never on the test view);

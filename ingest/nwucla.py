@@ -62,9 +62,11 @@ def parse_name(stem: str) -> dict[str, int] | None:
 def find_files(raw: list[Path]) -> tuple[dict[str, str], list[dict], list[str]]:
     """`*.json` files (case-insensitive) under folders (recursive) and inside zip
     archives. Returns ({stem: path or `archive::member`} in name order, skipped
-    [{file, reason}] for JSON names that are not aAA_sSS_eEE_vVV, warnings)."""
+    [{file, reason}] for JSON names that are not aAA_sSS_eEE_vVV, warnings: duplicates
+    and the count of other files, which are ignored). Raises BadFile for a .zip that is
+    not an archive."""
     found: dict[str, str] = {}
-    skipped, warnings = [], []
+    skipped, warnings, ignored = [], [], []
 
     def add(name: str, where: str) -> None:
         stem = name.rsplit("/", 1)[-1][:-len(".json")]
@@ -80,8 +82,9 @@ def find_files(raw: list[Path]) -> tuple[dict[str, str], list[dict], list[str]]:
         if r.is_file():
             try:
                 with zipfile.ZipFile(r) as z:
-                    names = sorted(n for n in z.namelist()
-                                   if n.lower().endswith(".json") and not n.endswith("/"))
+                    members = [n for n in z.namelist() if not n.endswith("/")]
+                    names = sorted(n for n in members if n.lower().endswith(".json"))
+                    ignored += sorted(n.rsplit("/", 1)[-1] for n in members if not n.lower().endswith(".json"))
             except zipfile.BadZipFile:
                 raise BadFile(f"{r}: not a zip archive") from None
             for n in names:
@@ -90,6 +93,10 @@ def find_files(raw: list[Path]) -> tuple[dict[str, str], list[dict], list[str]]:
             for p in sorted(r.rglob("*")):
                 if p.is_file() and p.suffix.lower() == ".json":
                     add(p.name, str(p))
+                elif p.is_file():
+                    ignored.append(p.name)
+    if ignored:
+        warnings.append(f"{len(ignored)} files that are not .json were ignored: {', '.join(ignored[:5])}")
     return dict(sorted(found.items())), skipped, warnings
 
 
