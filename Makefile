@@ -25,13 +25,13 @@ help:
 	@echo "make demo            install, make the synthetic dataset, ingest, pretrain, evaluate (SIZE=small|full)"
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
 	@echo "make ingest DATASET=ntu60|ntu120|pku2|nwucla|synthetic [RAW=dir|zip] [OUT=data] [LAYOUT=ntu25]"
-	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|ablations|nwucla] [NWUCLA=path] [BENCH_ARGS='--steps 30']"
+	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|deploy|ablations|nwucla] [NWUCLA=path] [BENCH_ARGS='--steps 30']"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_CPU)"
-	$(PY) -m pip install -q -e ".[test,plot]"
+	$(PY) -m pip install -q -e ".[test,plot,onnx]"
 	@touch $@
 
 install: $(VENV)/.installed

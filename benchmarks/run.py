@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-STAGES = ("ingest", "pipeline", "model", "train", "eval")
+STAGES = ("ingest", "pipeline", "model", "train", "eval", "deploy")
 #: Longer studies, run only when named: `make bench ONLY=ablations`, `ONLY=nwucla`.
 EXTRA = ("ablations", "nwucla")
 

@@ -171,13 +171,7 @@ def process(dataset: str, job: Job, center: bool, layout: str | None = None
         return _process_nwucla(job, center, layout)
     data = Path(job.paths[0]).read_bytes()
     hashes = {Path(job.paths[0]).name: sha256(data)}
-    sk = parse_ntu(data)
-    actors = assemble(sk.bodies, sk.num_frames)
-    notes = sk.warnings + actors.notes
-    try:
-        joints = finalize(actors.joints, notes, center=center)
-    except ValueError as e:
-        raise BadFile(f"no valid body: {e}") from None
+    joints, notes = ntu_sample_joints(data, center)
     f = ntu_names.parse_name(job.name)
     return [Sample(job.name, f["action"] - 1, joints, f, notes)], hashes
 
@@ -198,6 +192,38 @@ def _process_nwucla(job: Job, center: bool, layout: str | None) -> tuple[list[Sa
                    joints, nwucla.parse_name(job.name), notes)], hashes
 
 
+def ntu_actor_slots(data: bytes) -> tuple[np.ndarray, list[str]]:
+    """Bytes of one `.skeleton` file -> (actor slots float32 [T, S, 25, 3] after
+    denoising and two-actor assembly, notes). Raises BadFile."""
+    sk = parse_ntu(data)
+    actors = assemble(sk.bodies, sk.num_frames)
+    return actors.joints, sk.warnings + actors.notes
+
+
+def ntu_sample_joints(data: bytes, center: bool = True) -> tuple[np.ndarray, list[str]]:
+    """The whole ingest preprocessing of one NTU file (parse, denoise, two-actor assembly,
+    NaN-frame removal, centring): bytes -> (joints float32 [T, M, 25, 3], notes). Also
+    what `slim-eval predict` runs on a raw file. Raises BadFile."""
+    slots, notes = ntu_actor_slots(data)
+    try:
+        joints = finalize(slots, notes, center=center)
+    except ValueError as e:
+        raise BadFile(f"no valid body: {e}") from None
+    return joints, notes
+
+
+def pku_segment_joints(video: np.ndarray, start: int, end: int, notes: list[str],
+                       center: bool = True) -> np.ndarray:
+    """Frames start..end (1-based, inclusive) of a PKU-MMD video [F, 2, 25, 3] as a stored
+    sample: frames without anyone dropped, then `finalize` (centring). Returns float32
+    [T, M, 25, 3]; raises ValueError when no frame has a person in it."""
+    joints = video[start - 1: end]
+    joints = joints[joints.reshape(joints.shape[0], -1).sum(axis=1) != 0]
+    if joints.shape[0] == 0:
+        raise ValueError(f"no person in frames {start}-{end}")
+    return finalize(joints, notes, center=center)
+
+
 def _process_pku(job: Job, center: bool) -> tuple[list[Sample], dict[str, str]]:
     data = Path(job.paths[0]).read_bytes()
     label_bytes = Path(job.paths[1]).read_bytes()
@@ -212,16 +238,9 @@ def _process_pku(job: Job, center: bool) -> tuple[list[Sample], dict[str, str]]:
     out = []
     for seg in segments:
         seg_notes = list(notes)
-        joints = video[seg.start - 1: seg.end]
-        keep = joints.reshape(joints.shape[0], -1).sum(axis=1) != 0
-        joints = joints[keep]
         sid = f"{job.name}_{seg.line:04d}"
-        if joints.shape[0] == 0:
-            seg_notes.append(f"{sid}: no person in frames {seg.start}-{seg.end}, skipped")
-            notes.append(seg_notes[-1])
-            continue
         try:
-            joints = finalize(joints, seg_notes, center=center)
+            joints = pku_segment_joints(video, seg.start, seg.end, seg_notes, center)
         except ValueError as e:
             notes.append(f"{sid}: {e}, skipped")
             continue
