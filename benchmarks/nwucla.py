@@ -163,8 +163,9 @@ def main(argv: list[str]) -> None:
     args = ap.parse_args(argv)
     raw = args.nwucla or default_raw()
     if raw is None or not raw.exists():
-        raise SystemExit("error: NW-UCLA not found\nhint: pass NWUCLA=PATH (make) or --nwucla PATH: the all_sqe "
-                         "folder or all_sqe.zip of CTR-GCN's data instructions")
+        print(f"error: NW-UCLA not found{f' at {raw}' if raw else ''}\nhint: pass NWUCLA=PATH (make) or "
+              "--nwucla PATH: the all_sqe folder or all_sqe.zip of CTR-GCN's data instructions", file=sys.stderr)
+        raise SystemExit(2)
     figures = run(raw, args.out, args.preset, args.steps, args.linear_epochs)
     record("nwucla", figures, args.results)
     md = table_markdown(figures)
