@@ -10,10 +10,13 @@ TORCH_CPU ?= torch==2.13.0
 
 DATASET ?= synthetic
 RAW ?=
+LAYOUT ?=
 OUT ?= data
 WORKERS ?= 2
 SIZE ?= small
 ONLY ?=
+NWUCLA ?=
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install test test-slow demo ingest bench clean help
@@ -21,8 +24,8 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo            install, make the synthetic dataset, ingest, pretrain, evaluate (SIZE=small|full)"
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
-	@echo "make ingest DATASET=ntu60|ntu120|pku2|synthetic [RAW=dir] [OUT=data]"
-	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|deploy]"
+	@echo "make ingest DATASET=ntu60|ntu120|pku2|nwucla|synthetic [RAW=dir|zip] [OUT=data] [LAYOUT=ntu25]"
+	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|deploy|ablations|nwucla] [NWUCLA=path] [BENCH_ARGS='--steps 30']"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,14 +49,14 @@ ingest: install
 	  $(BIN)/slim-ingest synthetic --raw raw/synthetic --out $(OUT) --workers $(WORKERS); \
 	else \
 	  test -n "$(RAW)" || { echo "RAW=<folder with the raw files> is required for DATASET=$(DATASET)"; exit 2; }; \
-	  $(BIN)/slim-ingest $(DATASET) $(foreach r,$(RAW),--raw $(r)) --out $(OUT) --workers $(WORKERS); \
+	  $(BIN)/slim-ingest $(DATASET) $(foreach r,$(RAW),--raw $(r)) --out $(OUT) --workers $(WORKERS) $(if $(LAYOUT),--layout $(LAYOUT),); \
 	fi
 
 demo: install
 	$(BIN)/slim-eval demo --size $(SIZE)
 
 bench: install
-	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),)
+	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),) $(if $(NWUCLA),--nwucla $(NWUCLA),) $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info

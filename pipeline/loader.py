@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from slim.ingest.manifest import dataset_layout
+
 from .config import PipelineConfig
 from .sources import H5Dataset, list_shards, slot_shards, split_rows, stream_samples
 from .transform import pretrain_batch
@@ -59,6 +61,8 @@ class PretrainStream(torch.utils.data.IterableDataset):
         self.rank, self.world_size = int(rank), int(world_size)
         self.num_workers = max(int(num_workers), 1)
         self.source, self.start_step, self.end_step = source, int(start_step), end_step
+        # The skeleton layout travels with the data (manifest `slim.layout`).
+        self.layout = dataset_layout(self.data_dir)
         if source == "h5":
             self.h5 = H5Dataset(self.data_dir, split=f"{benchmark}_train")
             n = len(self.h5)
@@ -108,7 +112,8 @@ class PretrainStream(torch.utils.data.IterableDataset):
 
     def _batch(self, items: list[dict], step: int) -> dict:
         rng = _rng(self.seed, _TRANSFORM, self.rank, step)
-        return to_torch(pretrain_batch([it["joints"] for it in items], self.cfg, rng), items)
+        return to_torch(pretrain_batch([it["joints"] for it in items], self.cfg, rng, self.layout),
+                        items)
 
     def _iter_shards(self, w: int) -> Iterator[dict]:
         slots = self.world_size * self.num_workers
@@ -160,7 +165,8 @@ def build_pretrain_loader(data_dir: str | os.PathLike, benchmark: str, cfg: Pipe
                           source: str = "h5", start_step: int = 0,
                           end_step: int | None = None) -> PretrainLoader:
     """Pretraining batches of `batch_size` samples per rank for steps start_step,
-    start_step + 1, ... (until end_step, exclusive, or forever):
+    start_step + 1, ... (until end_step, exclusive, or forever); V and the skeleton rules
+    of the views come from the dataset's layout (manifest `slim.layout`):
 
       global      float32 [B, 2, global_len, V, C]  one person per sample, re-centred
       global_mask bool    [B, 2, global_len // patch_t * V]  True = masked (always)
