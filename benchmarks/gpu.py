@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_gpu_") as tmp:
         root = Path(tmp)
         data = Path(args.data) if args.data else _dataset(root)
+        from slim.train.trainer import with_data_layout
+        cfg, figures["layout"] = with_data_layout(cfg, data)  # the encoder's joints from the data
         eager = measure_training(data, cfg, device, batch, workers, steps, warmup)
         figures.update({f"eager_{k}": v for k, v in eager.items()})
         best = eager

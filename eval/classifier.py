@@ -217,9 +217,11 @@ def save_classifier(path: Path, *, encoder: Encoder, head: nn.Module, head_kind:
 
 
 def default_layout() -> str:
-    """The layout name ingest writes for the raw NTU / PKU-MMD files (Kinect v2, 25 joints)."""
-    from slim.ingest import topology
-    return str(getattr(topology, "LAYOUT", "kinect-v2-25"))
+    """The layout name ingest writes for the raw NTU / PKU-MMD files (Kinect v2, 25 joints):
+    `ntu25` (classifiers saved before layouts were registered say `kinect-v2-25`, an
+    alias of it; compare with topology.canonical_name)."""
+    from slim.ingest.topology import NTU25
+    return NTU25.name
 
 
 def _check_keys(path: Path, section: str, got, expected: frozenset) -> None:

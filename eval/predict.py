@@ -120,8 +120,10 @@ def classify(model: SavedClassifier, items: Iterable[Item], batch_size: int,
 
 def check_model_for(model: SavedClassifier, layout: str, num_classes: int | None, what: str) -> None:
     """Raise PredictInputError when `what` (a data folder, raw files) has another skeleton
-    layout or another number of classes than the model."""
-    if layout != model.layout:
+    layout or another number of classes than the model (layout names compared after
+    resolving old aliases: `kinect-v2-25` is `ntu25`)."""
+    from slim.ingest.topology import canonical_name
+    if canonical_name(layout) != canonical_name(model.layout):
         raise PredictInputError(
             f"{model.path}: the model is for skeleton layout {model.layout!r}, {what} is {layout!r}",
             "use a classifier trained on data of the same layout (same joints in the same order)")

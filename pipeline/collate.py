@@ -10,21 +10,28 @@ import numpy as np
 
 from slim.model.masked import masked_token_index
 
+from slim.ingest.topology import NTU25, Layout
+
 from .config import PipelineConfig
-from .masking import GROUP_SIZES
+from .masking import run_table
 
 
-def max_masked_per_view(cfg: PipelineConfig, tokens: int) -> int:
+def _overshoot(cfg: PipelineConfig, layout: Layout) -> int:
+    """Most tokens the last tube can add beyond a view's target: the widest semantic
+    group of the layout minus one (tube masking), 0 for random masking."""
+    return int(run_table(layout).group_sizes.max()) - 1 if cfg.masking == "tube" else 0
+
+
+def max_masked_per_view(cfg: PipelineConfig, tokens: int, layout: Layout = NTU25) -> int:
     """Most tokens a global view of `tokens` tokens can have masked under cfg.
 
     Random masking masks exactly round(r * N) tokens, r <= mask_ratio[1]. Tube masking
     stops at the first tube that reaches its target round(r * N); that tube adds at most
     (tokens still to mask) + (tube width - 1) tokens (its height rounds area / width to
-    the nearest integer, at least 1), so it overshoots by at most the widest body
-    group minus one (5 joints on NTU). Capped at N."""
+    the nearest integer, at least 1), so it overshoots by at most the widest semantic
+    group of `layout` minus one (5 joints on ntu25). Capped at N."""
     target = int(np.rint(cfg.mask_ratio[1] * tokens))
-    over = int(GROUP_SIZES.max()) - 1 if cfg.masking == "tube" else 0
-    return min(tokens, target + over)
+    return min(tokens, target + _overshoot(cfg, layout))
 
 
 #: Standard deviations above the mean of a batch's masked tokens that `mfm_capacity`
@@ -34,7 +41,7 @@ def max_masked_per_view(cfg: PipelineConfig, tokens: int) -> int:
 CAPACITY_SIGMAS = 8.0
 
 
-def mfm_capacity(cfg: PipelineConfig, batch_size: int, tokens: int) -> int:
+def mfm_capacity(cfg: PipelineConfig, batch_size: int, tokens: int, layout: Layout = NTU25) -> int:
     """The number of masked-token slots U of a batch of `batch_size` samples (2 global
     views of `tokens` tokens each): a function of the config only, so every batch of a
     run has the same shapes.
@@ -51,8 +58,8 @@ def mfm_capacity(cfg: PipelineConfig, batch_size: int, tokens: int) -> int:
     tokens in the MFM loss (`masked_token_index`)."""
     views = 2 * int(batch_size)
     n = int(tokens)
-    worst = max_masked_per_view(cfg, n)
-    over = int(GROUP_SIZES.max()) - 1 if cfg.masking == "tube" else 0
+    worst = max_masked_per_view(cfg, n, layout)
+    over = _overshoot(cfg, layout)
     lo, hi = cfg.mask_ratio
     mean = n * (lo + hi) / 2 + over + 0.5
     sd = n * (hi - lo) / 12 ** 0.5 + over / 2 + 0.5
@@ -60,12 +67,12 @@ def mfm_capacity(cfg: PipelineConfig, batch_size: int, tokens: int) -> int:
     return int(min(views * worst, int(np.ceil(tail))))
 
 
-def add_mfm_index(batch: dict, cfg: PipelineConfig) -> dict:
+def add_mfm_index(batch: dict, cfg: PipelineConfig, layout: Layout = NTU25) -> dict:
     """batch (torch, with "global_mask" bool [B, 2, N]) -> the same dict with
-    "mfm_index" int64 [U] and "mfm_weight" float32 [U], U = mfm_capacity(cfg, B, N)
+    "mfm_index" int64 [U] and "mfm_weight" float32 [U], U = mfm_capacity(cfg, B, N, layout)
     (see slim.model.masked.masked_token_index; a batch with more masked tokens than U,
     practically never, keeps its first U in the MFM loss, with a warning)."""
     gm = batch["global_mask"]
-    cap = mfm_capacity(cfg, gm.shape[0], gm.shape[-1])
+    cap = mfm_capacity(cfg, gm.shape[0], gm.shape[-1], layout)
     batch["mfm_index"], batch["mfm_weight"] = masked_token_index(gm, cap)
     return batch

@@ -20,6 +20,9 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from slim.ingest.manifest import dataset_layout
+from slim.ingest.topology import NTU25, Layout
+
 from .collate import add_mfm_index
 from .config import PipelineConfig
 from .sources import H5Dataset, list_shards, slot_shards, split_rows, stream_samples
@@ -34,10 +37,12 @@ def _rng(*words: int) -> np.random.Generator:
     return np.random.default_rng([int(w) for w in words])
 
 
-def to_torch(batch: dict, items: list[dict], cfg: PipelineConfig | None = None) -> dict:
+def to_torch(batch: dict, items: list[dict], cfg: PipelineConfig | None = None,
+             layout: Layout = NTU25) -> dict:
     """numpy batch from `pretrain_batch` + its items -> the documented torch batch; with
     cfg, also the fixed-size masked-token index ("mfm_index", "mfm_weight":
-    `slim.pipeline.collate.add_mfm_index`)."""
+    `slim.pipeline.collate.add_mfm_index`; `layout` is the data's skeleton layout, whose
+    widest group bounds the tube masks' overshoot)."""
     out = {
         "global": torch.from_numpy(batch["global"]),
         "global_mask": torch.from_numpy(batch["global_mask"]),
@@ -47,7 +52,7 @@ def to_torch(batch: dict, items: list[dict], cfg: PipelineConfig | None = None) 
         "label": torch.tensor([it["label"] for it in items], dtype=torch.int64),
         "ids": [it["id"] for it in items],
     }
-    return add_mfm_index(out, cfg) if cfg is not None else out
+    return add_mfm_index(out, cfg, layout) if cfg is not None else out
 
 
 class PretrainStream(torch.utils.data.IterableDataset):
@@ -63,6 +68,8 @@ class PretrainStream(torch.utils.data.IterableDataset):
         self.rank, self.world_size = int(rank), int(world_size)
         self.num_workers = max(int(num_workers), 1)
         self.source, self.start_step, self.end_step = source, int(start_step), end_step
+        # The skeleton layout travels with the data (manifest `slim.layout`).
+        self.layout = dataset_layout(self.data_dir)
         if source == "h5":
             self.h5 = H5Dataset(self.data_dir, split=f"{benchmark}_train")
             n = len(self.h5)
@@ -112,7 +119,8 @@ class PretrainStream(torch.utils.data.IterableDataset):
 
     def _batch(self, items: list[dict], step: int) -> dict:
         rng = _rng(self.seed, _TRANSFORM, self.rank, step)
-        return to_torch(pretrain_batch([it["joints"] for it in items], self.cfg, rng), items, self.cfg)
+        return to_torch(pretrain_batch([it["joints"] for it in items], self.cfg, rng, self.layout),
+                        items, self.cfg, self.layout)
 
     def _iter_shards(self, w: int) -> Iterator[dict]:
         slots = self.world_size * self.num_workers
@@ -168,7 +176,8 @@ def build_pretrain_loader(data_dir: str | os.PathLike, benchmark: str, cfg: Pipe
                           end_step: int | None = None, pin_memory: bool = False,
                           prefetch: int = 4) -> PretrainLoader:
     """Pretraining batches of `batch_size` samples per rank for steps start_step,
-    start_step + 1, ... (until end_step, exclusive, or forever):
+    start_step + 1, ... (until end_step, exclusive, or forever); V and the skeleton rules
+    of the views come from the dataset's layout (manifest `slim.layout`):
 
       global      float32 [B, 2, global_len, V, C]  one person per sample, re-centred
       global_mask bool    [B, 2, global_len // patch_t * V]  True = masked (always)

@@ -16,6 +16,7 @@ from rich.console import Console
 from test_model_slim import _batch
 from test_train_helpers import fake_source
 
+from slim.ingest.topology import LAYOUTS
 from slim.model.glcl import glcl_loss
 from slim.model.koleo import koleo_loss
 from slim.model.masked import masked_token_index
@@ -60,14 +61,16 @@ def test_index_is_the_boolean_gather_padded_to_capacity():
     assert float(w.sum()) == pytest.approx(1.0, rel=1e-6)
 
 
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 @pytest.mark.parametrize("masking", ["tube", "random"])
-def test_capacity_bounds_every_drawn_mask(masking):
-    # The worst case: every view drawn at the top of the ratio range.
+def test_capacity_bounds_every_drawn_mask(masking, layout):
+    # The worst case: every view drawn at the top of the ratio range, on each layout's grid.
     cfg = PipelineConfig(masking=masking, mask_ratio=(0.9, 0.9))
-    rng = np.random.default_rng(0)
-    m = view_masks(np.full(4000, cfg.global_len), cfg, rng)              # [K, 8, 25]
+    lay = LAYOUTS[layout]
+    m = view_masks(np.full(4000, cfg.global_len), cfg, np.random.default_rng(0), layout=lay)
     counts = m.reshape(m.shape[0], -1).sum(1)
-    bound = max_masked_per_view(cfg, 200)
+    n = cfg.global_len // cfg.patch_t * lay.num_joints
+    bound = max_masked_per_view(cfg, n, lay)
     assert counts.max() <= bound, (counts.max(), bound)
     assert bound - counts.max() <= (5 if masking == "tube" else 0)     # and not much looser
 

@@ -153,6 +153,23 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return move(batch)
 
 
+def with_data_layout(cfg: PretrainConfig, data_dir: Path) -> tuple[PretrainConfig, str | None]:
+    """`cfg` with model.encoder.num_joints set to the dataset's layout (manifest
+    `slim.layout`): the model's joint count comes from the data, never from a default.
+    Returns (config, layout name); unchanged with None when the folder has no manifest
+    (tests that feed batches directly)."""
+    from slim.ingest.manifest import dataset_layout
+
+    from .configtools import apply
+    if not (Path(data_dir) / "manifest.parquet").is_file():
+        return cfg, None
+    try:
+        layout = dataset_layout(data_dir)
+    except KeyError as e:
+        raise TrainingError(f"{data_dir}: {e.args[0]}", "re-ingest the dataset with this version of slim-ingest") from None
+    return apply(cfg, {"model.encoder.num_joints": layout.num_joints}), layout.name
+
+
 def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Path, preset: str = "custom",
              batch_source: BatchSource | None = None, console=None, stop_after: int | None = None,
              model_hook=None) -> dict:
@@ -181,6 +198,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         if d.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         du.barrier(d)
+        cfg, layout_name = with_data_layout(cfg, data_dir)
         cfg, payload = _resume_state(cfg, run_dir, data_dir, benchmark)
         epoch_steps, epoch_note = steps_per_epoch(cfg, data_dir, benchmark)
         sched = make_schedules(cfg, epoch_steps)
@@ -197,7 +215,8 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             f"({cfg.data.global_batch}/{cfg.optim.lr_ref_batch}) for global batch {cfg.data.global_batch} "
             f"({per_rank} per process)")
         say(f"{total} steps = {cfg.schedule.epochs} epochs; {epoch_note}")
-        run_info = {"data": str(data_dir), "dataset": data_dir.name, "benchmark": benchmark}
+        run_info = {"data": str(data_dir), "dataset": data_dir.name, "benchmark": benchmark,
+                    "layout": layout_name}
         if d.is_main:
             header = (f"resolved config of {run_dir.name} (preset {preset}); effective lr {peak:.6g}; "
                       f"{total} steps; {epoch_note}")
