@@ -220,3 +220,17 @@ def test_step_reads_nothing_back_between_sync_points(tmp_path, monkeypatch):
     monkeypatch.undo()
     steps = {s for s, _, _ in reads}
     assert steps and steps <= {3, 7}, sorted(reads)
+
+
+def test_loader_options_for_a_gpu(tmp_path):
+    from test_train_helpers import make_dataset
+
+    from slim.pipeline.loader import build_pretrain_loader
+    data = make_dataset(tmp_path)
+    ld = build_pretrain_loader(data, "xsub", PipelineConfig(), 4, seed=0, num_workers=2, prefetch=3,
+                               pin_memory=True, end_step=2).loader
+    assert ld.persistent_workers and ld.prefetch_factor == 3 and ld.pin_memory
+    single = build_pretrain_loader(data, "xsub", PipelineConfig(), 4, seed=0, end_step=1)
+    batch = next(iter(single))
+    assert batch["mfm_index"].shape == (mfm_capacity(PipelineConfig(), 4, batch["global_mask"].shape[-1]),)
+    assert float(batch["mfm_weight"].sum()) == pytest.approx(1.0, rel=1e-6)
