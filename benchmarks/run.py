@@ -7,8 +7,9 @@ import importlib
 import sys
 
 STAGES = ("ingest", "pipeline", "model", "train", "eval", "deploy")
-#: Longer studies, run only when named: `make bench ONLY=ablations`, `ONLY=nwucla`.
-EXTRA = ("ablations", "nwucla")
+#: Longer studies, run only when named: `make bench ONLY=ablations`, `ONLY=nwucla`,
+#: `ONLY=loader`, `ONLY=gpu` (= make bench-gpu).
+EXTRA = ("ablations", "nwucla", "loader", "gpu")
 
 
 def main(argv=None) -> int:
