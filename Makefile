@@ -10,27 +10,32 @@ TORCH_CPU ?= torch==2.13.0
 
 DATASET ?= synthetic
 RAW ?=
+LAYOUT ?=
 OUT ?= data
 WORKERS ?= 2
 SIZE ?= small
 ONLY ?=
 PUBLISH ?=
+NWUCLA ?=
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow demo ingest bench clean help
+.PHONY: install test test-slow demo ingest bench bench-gpu clean help
 
 help:
 	@echo "make install         create .venv and install; then 'source .venv/bin/activate' (or use .venv/bin/slim-...)"
 	@echo "make demo            install, make the synthetic dataset, ingest, pretrain, evaluate (SIZE=small|full)"
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
-	@echo "make ingest DATASET=ntu60|ntu120|pku2|synthetic [RAW=dir] [OUT=data]"
-	@echo "make bench [ONLY=ingest|pipeline|model|train|eval] [PUBLISH=1]  (figures -> bench/local.json; PUBLISH=1: bench/results.json)"
+	@echo "make ingest DATASET=ntu60|ntu120|pku2|nwucla|synthetic [RAW=dir|zip] [OUT=data] [LAYOUT=ntu25]"
+	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|deploy|ablations|nwucla|loader] [NWUCLA=path] [BENCH_ARGS='--steps 30'] [PUBLISH=1]"
+	@echo "                     (figures -> untracked bench/local.json; PUBLISH=1: the README's bench/results.json)"
+	@echo "make bench-gpu       the paper recipe on one GPU: eager, compiled, DDP, projected wall time [BENCH_ARGS=...]"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_CPU)"
-	$(PY) -m pip install -q -e ".[test,plot]"
+	$(PY) -m pip install -q -e ".[test,plot,onnx]"
 	@touch $@
 
 install: $(VENV)/.installed
@@ -49,14 +54,19 @@ ingest: install
 	  $(BIN)/slim-ingest synthetic --raw raw/synthetic --out $(OUT) --workers $(WORKERS); \
 	else \
 	  test -n "$(RAW)" || { echo "RAW=<folder with the raw files> is required for DATASET=$(DATASET)"; exit 2; }; \
-	  $(BIN)/slim-ingest $(DATASET) $(foreach r,$(RAW),--raw $(r)) --out $(OUT) --workers $(WORKERS); \
+	  $(BIN)/slim-ingest $(DATASET) $(foreach r,$(RAW),--raw $(r)) --out $(OUT) --workers $(WORKERS) $(if $(LAYOUT),--layout $(LAYOUT),); \
 	fi
 
 demo: install
 	$(BIN)/slim-eval demo --size $(SIZE)
 
 bench: install
-	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),) $(if $(PUBLISH),--publish,)
+	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),) $(if $(NWUCLA),--nwucla $(NWUCLA),) $(if $(PUBLISH),--publish,) $(BENCH_ARGS)
+
+# One GPU, under 8 minutes: bf16 eager and compiled steps, MFU, features, 1-process NCCL
+# DDP, projected wall time of the full recipe (benchmarks/gpu.py; BENCH_ARGS="--steps 20").
+bench-gpu: install
+	$(PY) -m benchmarks.gpu $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info

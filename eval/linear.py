@@ -9,11 +9,13 @@ from pathlib import Path
 
 import torch
 
-from .common import FeatureOptions, carve, pick_device, split_features
+from .common import FeatureOptions, carve, is_main_process, pick_device, split_features
 from .detail import class_detail
 from .features import TRANSFORM, Features
 from .probe import probe_accuracy, train_probe
 from .results import target_result_path, write_result
+from .saved_model import (classifier_path, protocol_key, reusable_record, save_target_classifier,
+                          write_json_atomic)
 from .target import EvalTarget
 
 
@@ -32,10 +34,13 @@ class LinearConfig:
 
 
 def fit_linear(train: Features, test: Features, num_classes: int, cfg: LinearConfig,
-               device: torch.device, class_names: list[str] | None = None) -> tuple[dict, dict, dict]:
-    """Probe on features; returns (metrics, split_sizes, detail). Test accuracy is
-    measured once with the selected head under select_on="val"; detail (detail.class_detail:
-    top-5, per-class accuracy, confusion) is of the selected head on the test split."""
+               device: torch.device, class_names: list[str] | None = None
+               ) -> tuple[dict, dict, torch.nn.Module, dict]:
+    """Probe on features; returns (metrics, split_sizes, head, detail): head is the
+    selected BatchNorm + Linear ([B, F] -> [B, C], CPU, eval mode); detail
+    (detail.class_detail: top-5, per-class accuracy, confusion) is of that head on the
+    test split. Test accuracy is measured once with the selected head under
+    select_on="val"."""
     if cfg.select_on not in ("val", "test"):
         raise ValueError(f"select_on must be 'val' or 'test', got {cfg.select_on!r}")
     g = torch.Generator().manual_seed(cfg.seed)
@@ -61,27 +66,40 @@ def fit_linear(train: Features, test: Features, num_classes: int, cfg: LinearCon
         logits = res.model.eval()(test.x.float().cpu())
     detail = class_detail(logits, test.y, num_classes, class_names)
     metrics["top5"] = detail["top5"]
-    return metrics, sizes, detail
+    return metrics, sizes, res.model, detail
 
 
 def run_linear(target: EvalTarget, cfg: LinearConfig, *, protocol: str = "linear",
                variant: str = "", file_variant: str | None = None,
                extra: dict | None = None) -> tuple[dict, Path]:
     """Evaluate, write `<out>/eval/<protocol>_<dataset>_<bench>[_<file_variant>]_<pool>_sel-<s>
-    [_<encoder>].json` (file_variant defaults to variant, the key of the paper's number)
-    and a line of eval/results.jsonl; returns (record, path)."""
+    [_<encoder>].json` (file_variant defaults to variant, the key of the paper's number),
+    a line of eval/results.jsonl, and the classifier `<protocol>[_<file_variant>][_random]
+    .classifier.pt` (saved_model.py); returns (record, path). A classifier already there
+    for the same config (encoder, data, benchmark, protocol settings) is reused instead of
+    trained again: the record is then its stored one, with `"reused": true`."""
+    fv = variant if file_variant is None else file_variant
+    settings = {"pool": cfg.features.pool, "selection": cfg.select_on}
+    path = target_result_path(target, protocol, fv, settings)
+    key = protocol_key(target, protocol, fv, cfg)
+    cpath = classifier_path(target.out_dir, protocol, target.label, fv)
+    stored = reusable_record(cpath, key)
+    if stored is not None:
+        if not path.is_file() and is_main_process():
+            write_json_atomic(path, stored)
+        return {**stored, "reused": True}, path
     train = split_features(target, "train", cfg.features)
     test = split_features(target, "test", cfg.features)
-    metrics, sizes, detail = fit_linear(train, test, target.num_classes, cfg,
-                                        pick_device(cfg.features.device),
-                                        list(target.meta.get("class_names") or []))
-    settings = {"pool": cfg.features.pool, "selection": cfg.select_on}
-    path = target_result_path(target, protocol, variant if file_variant is None else file_variant,
-                              settings)
+    metrics, sizes, head, detail = fit_linear(train, test, target.num_classes, cfg,
+                                              pick_device(cfg.features.device),
+                                              list(target.meta.get("class_names") or []))
     record = write_result(path, protocol=protocol, selection=cfg.select_on, settings=settings,
                           dataset=target.dataset, benchmark=target.benchmark,
                           split_sizes=sizes, metrics=metrics, config=cfg,
                           encoder=target.encoder_record(), variant=variant,
                           extra={"data": str(target.data_dir), "transform": TRANSFORM,
-                                 "detail": detail, **(extra or {})})
+                                 "detail": detail, "classifier": str(cpath), **(extra or {})})
+    if is_main_process():
+        save_target_classifier(cpath, target, head, "bn_linear", cfg.features.pool, protocol,
+                               variant, record, key, frozen=True)
     return record, path

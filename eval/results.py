@@ -145,7 +145,8 @@ def print_result(record: dict, path: Path | None = None) -> None:
     title = (f"{record['protocol']}{' ' + record['variant'] if record.get('variant') else ''}"
              f" · {record['dataset']} {record['benchmark']} · encoder "
              f"{record['encoder']['label']} · selection on {record['selection']}")
-    table = Table(title=title)
+    console.print(f"[italic]{title}[/]", soft_wrap=True)  # above, not wrapped into the table
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in record["metrics"].items():
@@ -154,9 +155,9 @@ def print_result(record: dict, path: Path | None = None) -> None:
         table.add_row(k, f"{v:.2f}" if isinstance(v, float) else str(v))
     if record.get("paper") is not None:
         table.add_row("paper (top-1)", f"{record['paper']:.1f}")
-    sizes = ", ".join(f"{k} {v}" for k, v in record["split_sizes"].items())
     console.print(table)
-    # Below the table, not as its caption: a caption wraps to the table's width.
+    # On their own lines, never wrapped into the table's width (readable in logs and pipes).
+    sizes = ", ".join(f"{k} {v}" for k, v in record["split_sizes"].items())
     console.print(f"splits: {sizes}", soft_wrap=True)
     for w in record.get("warnings") or []:
         console.print(f"[yellow]note:[/] {w}", soft_wrap=True)

@@ -13,7 +13,6 @@ import click
 import numpy as np
 
 from slim.ingest.clitools import console, fail
-from slim.ingest.topology import BONES
 
 PERSON_COLOURS = ("tab:blue", "tab:orange")
 MASKED = "red"
@@ -61,18 +60,19 @@ def _pyplot():
     return plt
 
 
-def _draw(ax, joints: np.ndarray, colour: str, masked: np.ndarray | None = None) -> None:
-    """joints: [V, 3] (metres), drawn as x (lateral) against y (up); masked: bool [V]."""
+def _draw(ax, joints: np.ndarray, colour: str, bones, masked: np.ndarray | None = None) -> None:
+    """joints: [V, 3] (metres), drawn as x (lateral) against y (up); bones: the layout's
+    (child, parent) pairs; masked: bool [V]."""
     if not joints.any():
         return
-    for c, p in BONES:
+    for c, p in bones:
         ax.plot(joints[[c, p], 0], joints[[c, p], 1], color=colour, lw=1.2)
     ax.scatter(joints[:, 0], joints[:, 1], s=6, color=colour, zorder=3)
     if masked is not None and masked.any():
         ax.scatter(joints[masked, 0], joints[masked, 1], s=22, color=MASKED, zorder=4)
 
 
-def _row(axes, seq: np.ndarray, frames: np.ndarray, title: str, mask=None, patch_t=8,
+def _row(axes, seq: np.ndarray, frames: np.ndarray, title: str, bones, mask=None, patch_t=8,
          person: int = 0) -> None:
     """seq: [M, T, V, 3]; mask: bool [T // patch_t, V] or None; one frame per axis;
     person: colour index of seq's first person (a view of person 2 keeps its colour)."""
@@ -81,7 +81,8 @@ def _row(axes, seq: np.ndarray, frames: np.ndarray, title: str, mask=None, patch
     half = max(float((pts.max(0) - pts.min(0)).max()) / 2 * 1.1, 0.1) if pts.size else 1.0
     for ax, t in zip(axes, frames):
         for m in range(seq.shape[0]):
-            _draw(ax, seq[m, t], PERSON_COLOURS[(person + m) % 2], None if mask is None else mask[t // patch_t])
+            _draw(ax, seq[m, t], PERSON_COLOURS[(person + m) % 2], bones,
+                  None if mask is None else mask[t // patch_t])
         ax.set_xlim(centre[0] - half, centre[0] + half)
         ax.set_ylim(centre[1] - half, centre[1] + half)
         ax.set_aspect("equal")
@@ -104,6 +105,8 @@ def render(cfg: ShowConfig) -> Path:
              f"ids look like {store.ids[0]!r}; `slim-ingest info {cfg.data_dir}` lists the dataset")
     joints = store.read(i)  # [T, M, V, 3]
     label = class_name(Path(cfg.data_dir), int(store.labels[i]))
+    layout = store.layout
+    nj = layout.num_joints
     plt = _pyplot()
     seq = joints.transpose(1, 0, 2, 3)
     k = cfg.frames
@@ -130,21 +133,21 @@ def render(cfg: ShowConfig) -> Path:
             note = (f"; views of person {p + 1} of {seq.shape[0]}: pretraining takes one person per "
                     "sample, drawn at random each time (--person to choose)")
         p_drawn = p
-        out = pretrain_batch([joints[:, p:p + 1]], pc, rng)
+        out = pretrain_batch([joints[:, p:p + 1]], pc, rng, layout)
         for g in range(2):
-            x, m = out["global"][0, g], out["global_mask"][0, g].reshape(-1, 25)
+            x, m = out["global"][0, g], out["global_mask"][0, g].reshape(-1, nj)
             rows.append((x[None], np.linspace(0, x.shape[0] - 1, k).round().astype(int),
                          f"global {g + 1}\n{m.mean():.0%} masked", m))
         for scale in out["locals"]:
             for v in (0, scale["x"].shape[1] // 2):  # first crop of each anchor
-                x, m = scale["x"][0, v], scale["mask"][0, v].reshape(-1, 25)
+                x, m = scale["x"][0, v], scale["mask"][0, v].reshape(-1, nj)
                 n = min(k, x.shape[0])
                 rows.append((x[None], np.linspace(0, x.shape[0] - 1, n).round().astype(int),
                              f"local {x.shape[0]}f\nanchor {int(scale['anchor'][v]) + 1}\n"
                              f"{m.mean():.0%} masked", m))
     fig, axes = plt.subplots(len(rows), k, figsize=(1.3 * k + 1.2, 1.45 * len(rows)), squeeze=False)
     for r, (axr, (s, fr, title, m)) in enumerate(zip(axes, rows)):
-        _row(axr, s, fr, title, m, person=0 if r == 0 else p_drawn)
+        _row(axr, s, fr, title, layout.bones, m, person=0 if r == 0 else p_drawn)
     legend = "x (lateral) vs y (up)" + ("; red = masked tokens" if cfg.views else "")
     fig.suptitle(f"{cfg.sample_id} · {label}\n{legend}{note}", fontsize=9, wrap=True)
     fig.tight_layout()
