@@ -204,7 +204,7 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
     if benchmark not in benchmarks:
         raise TargetError(f"{data_dir}: benchmark {benchmark!r} is not one of {benchmarks}",
                           f"pass --benchmark {benchmarks[0] if benchmarks else 'xsub'}")
-    check_encoder_layout(enc, _meta, data_dir, meta)
+    check_encoder_layout(enc, enc_meta, data_dir, meta)
     out_dir = run_dir if run_dir is not None else path.parent
     return EvalTarget(encoder=enc, label=label, sha256=sha, encoder_path=path_rec,
                       run_dir=run_dir, out_dir=out_dir, data_dir=data_dir,
