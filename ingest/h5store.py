@@ -61,13 +61,17 @@ class H5Writer:
         return len(self._ids)
 
     def append(self, sample_id: str, label: int, joints: np.ndarray) -> int:
-        """Add one sample; joints: float32 [T, M, 25, 3] (metres). Returns its index."""
+        """Add one sample; joints: float32 [T, M, 25, 3] (metres). Returns its index.
+        Raises ValueError on a wrong shape or a non-finite value (never stored)."""
         if joints.ndim != 4 or joints.shape[2:] != (NUM_JOINTS, 3):
             raise ValueError(f"{sample_id}: joints must be [T, M, 25, 3], got {joints.shape}")
         t, m = joints.shape[:2]
         if t < 1 or not 1 <= m <= 2:
             raise ValueError(f"{sample_id}: need T >= 1 and 1 <= M <= 2, got T={t}, M={m}")
         rows = np.ascontiguousarray(joints, dtype=np.float32).reshape(t * m, NUM_JOINTS, 3)
+        if not np.isfinite(rows).all():
+            raise ValueError(f"{sample_id}: non-finite coordinates; the readers turn them into "
+                             "NaN and drop those frames before anything is stored (coords.py)")
         self._buf.append(rows)
         self._buf_rows += rows.shape[0]
         self._rows += rows.shape[0]

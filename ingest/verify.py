@@ -11,6 +11,7 @@ import numpy as np
 
 from slim.ingest.assemble import file_sha256
 from slim.ingest.h5store import H5Samples
+from slim.ingest.inventory import check as check_accounting
 from slim.ingest.manifest import read_manifest
 
 #: PROTOCOLS.md: samples and (train, test) per benchmark of the official datasets.
@@ -21,7 +22,9 @@ EXPECTED = {
 
 
 def verify(folder: str | Path, *, check_shards: bool = True) -> list[str]:
-    """Problems found in `folder` (an empty list means everything agrees)."""
+    """Problems found in `folder` (an empty list means everything agrees): output
+    checksums, every raw file accounted for (inventory.py's rule), counts, splits and,
+    unless check_shards is False, the shards sample by sample."""
     folder = Path(folder)
     problems: list[str] = []
     card_path = folder / "card.json"
@@ -37,6 +40,7 @@ def verify(folder: str | Path, *, check_shards: bool = True) -> list[str]:
     on_disk = {str(p.relative_to(folder)) for p in (folder / "shards").rglob("*.tar")}
     for extra in sorted(on_disk - set(card["outputs"])):
         problems.append(f"{extra}: shard not listed in card.json")
+    problems += check_accounting(card)
     if problems:
         return problems
     table, meta = read_manifest(folder)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from slim.ingest.versions import code_version
+from slim.pipeline.sources import NonFiniteSample
 
 from . import checkpoint as ck
 from . import distributed as du
@@ -234,7 +235,11 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         try:
             while step < total:
                 t_wait = time.perf_counter()
-                batch = next(batches)
+                try:
+                    batch = next(batches)
+                except NonFiniteSample as exc:
+                    raise TrainingError(worker_message(exc), "the data is the cause: re-ingest the dataset with the "
+                                        "current `slim-ingest` and train again") from None
                 window["wait"] += time.perf_counter() - t_wait
                 v = sched.at(step)
                 set_step_values(optimizer, v["lr"], v["wd"])
@@ -313,15 +318,49 @@ def _stats(d: du.Dist, out: dict, v: dict, grad_norm: float, window: dict, globa
             "data_wait": window["wait"] / elapsed, "memory_mb": memory_mb(d.device)}
 
 
+def worker_message(exc: BaseException) -> str:
+    """The original message of an exception re-raised from a DataLoader worker (torch
+    prefixes it with "Caught X in DataLoader worker" and the worker's traceback)."""
+    text = str(exc)
+    if "Original Traceback" not in text:
+        return text
+    last = [ln for ln in text.splitlines() if ln.strip()][-1]
+    name = type(exc).__name__ + ": "
+    return last.split(name, 1)[1] if name in last else last
+
+
+def non_finite_inputs(batch: dict) -> list[str]:
+    """Ids of the batch's samples whose views (global [B, ...] or any local crop x
+    [B, ...]) hold a NaN or inf; empty when every input is finite."""
+    views = [batch["global"]] + [loc["x"] for loc in batch.get("locals", [])]
+    bad = torch.zeros(views[0].shape[0], dtype=torch.bool)
+    for v in views:
+        bad |= ~torch.isfinite(v.detach().reshape(v.shape[0], -1).float().cpu()).all(dim=1)
+    ids = list(batch.get("ids", []))
+    return [ids[i] if i < len(ids) else f"#{i}" for i in torch.nonzero(bad).flatten().tolist()]
+
+
 def _non_finite(d: du.Dist, step: int, out: dict, batch: dict):
-    """Every rank raises together (so none hangs in a collective), naming the samples."""
+    """Every rank raises together (so none hangs in a collective), naming the samples.
+    When some inputs were non-finite the message names them and says so (the learning
+    rate is not the cause then); otherwise it names the batch and suggests a lower lr."""
     mine = {k: float(out[k].detach()) for k in LOSS_KEYS}
-    ids = list(batch.get("ids", [])) if mine["loss"] != mine["loss"] or math.isinf(mine["loss"]) else []
-    every = du.gather_objects({"rank": d.rank, "losses": mine, "ids": ids}, d)
+    local_bad = not math.isfinite(mine["loss"])
+    ids = list(batch.get("ids", [])) if local_bad else []
+    inputs = non_finite_inputs(batch) if local_bad else []
+    every = du.gather_objects({"rank": d.rank, "losses": mine, "ids": ids, "inputs": inputs}, d)
+    bad_inputs = [i for e in every for i in e["inputs"]]
+    if bad_inputs:
+        raise TrainingError(
+            f"non-finite loss at step {step}: the inputs of samples {bad_inputs[:16]}"
+            f"{' ...' if len(bad_inputs) > 16 else ''} hold NaN or inf coordinates; the run "
+            "stopped, the last checkpoint is intact",
+            "the data is the cause, not the learning rate: re-ingest the dataset with the current "
+            "`slim-ingest` (it drops such frames), check it with `slim-ingest verify`, and train again")
     bad = [e for e in every if e["ids"]]
     detail = "; ".join(f"rank {e['rank']}: losses {e['losses']}, batch ids {e['ids'][:16]}"
                        + (" ..." if len(e["ids"]) > 16 else "") for e in bad)
-    raise TrainingError(f"non-finite loss at step {step} ({detail}); the run stopped, the last "
-                        "checkpoint is intact",
-                        "inspect these samples with `slim-ingest show ID`, or lower optim.base_lr and "
-                        "resume with the same command")
+    raise TrainingError(f"non-finite loss at step {step} ({detail}); the inputs were finite; the run "
+                        "stopped, the last checkpoint is intact",
+                        "lower optim.base_lr and resume with the same command; `slim-ingest show "
+                        "DATA ID` shows a sample")
