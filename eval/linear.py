@@ -9,9 +9,10 @@ from pathlib import Path
 
 import torch
 
-from .common import FeatureOptions, carve, pick_device, split_features
+from .common import FeatureOptions, pick_device, split_features
 from .features import TRANSFORM, Features
 from .probe import probe_accuracy, train_probe
+from .split import SelectionError, check_classes, plan_selection, validation_groups
 from .results import result_path, write_result
 from .target import EvalTarget
 
@@ -30,32 +31,49 @@ class LinearConfig:
     features: FeatureOptions = FeatureOptions()
 
 
+#: The paper's linear-probe learning rate: the one used when there is nothing to choose
+#: the grid's best on (selection "last").
+PAPER_LR = 0.1
+
+
 def fit_linear(train: Features, test: Features, num_classes: int, cfg: LinearConfig,
-               device: torch.device) -> tuple[dict, dict]:
-    """Probe on features; returns (metrics, split_sizes). Test accuracy is measured once
-    with the selected head under select_on="val"."""
-    if cfg.select_on not in ("val", "test"):
-        raise ValueError(f"select_on must be 'val' or 'test', got {cfg.select_on!r}")
+               device: torch.device, groups=None) -> tuple[dict, dict, str, dict]:
+    """Probe on features; returns (metrics, split_sizes, selection, carving record).
+    selection (split.plan_selection): "val" = lr and epoch chosen on a validation part
+    (grouped by performer when `groups` = (name, per-sample groups [N]) is given), test
+    measured once; "test" = best test epoch (papers' protocol); "last" = --val-fraction 0:
+    all training samples, the last epoch, one lr (the paper's 0.1 for the default grid).
+    Raises SelectionError (empty validation part, several --lr with nothing to choose on)."""
+    selection, fit, val, record = plan_selection(train.y.numpy(), cfg.select_on, cfg.val_fraction,
+                                                 cfg.val_seed, groups)
     g = torch.Generator().manual_seed(cfg.seed)
-    if cfg.select_on == "val":
-        fit, val = carve(train.y, cfg.val_fraction, cfg.val_seed)
+    kw = dict(epochs=cfg.epochs, batch_size=cfg.batch_size, momentum=cfg.momentum,
+              weight_decay=cfg.weight_decay, generator=g)
+    if selection == "val":
         res = train_probe(train.x[fit].to(device), train.y[fit], train.x[val].to(device),
-                          train.y[val], num_classes, lrs=cfg.lrs, epochs=cfg.epochs,
-                          batch_size=cfg.batch_size, momentum=cfg.momentum,
-                          weight_decay=cfg.weight_decay, generator=g)
+                          train.y[val], num_classes, lrs=cfg.lrs, **kw)
         top1 = probe_accuracy(res.model, test.x, test.y)
         metrics = {"top1": top1, "val_top1": res.select_accuracy}
         sizes = {"train": len(fit), "val": len(val), "test": len(test.ids)}
+    elif selection == "last":
+        lrs = (PAPER_LR,) if tuple(cfg.lrs) == LinearConfig.lrs else tuple(cfg.lrs)
+        if len(lrs) != 1:
+            raise SelectionError(f"--val-fraction 0 leaves nothing to choose among {len(lrs)} "
+                                 "learning rates on", "pass one --lr (the paper's is 0.1), or a "
+                                 "--val-fraction above 0")
+        res = train_probe(train.x.to(device), train.y, test.x.to(device), test.y, num_classes,
+                          lrs=lrs, **kw)
+        metrics = {"top1": res.curves[lrs[0]][-1], "lr": lrs[0], "epoch": cfg.epochs}
+        record["lr"] = f"{lrs[0]} (fixed; the paper's)" if lrs[0] == PAPER_LR else f"{lrs[0]} (fixed)"
+        return metrics, {"train": len(train.ids), "test": len(test.ids)}, selection, record
     else:
         res = train_probe(train.x.to(device), train.y, test.x.to(device), test.y,
-                          num_classes, lrs=cfg.lrs, epochs=cfg.epochs,
-                          batch_size=cfg.batch_size, momentum=cfg.momentum,
-                          weight_decay=cfg.weight_decay, generator=g)
+                          num_classes, lrs=cfg.lrs, **kw)
         metrics = {"top1": res.select_accuracy,
                    "top1_last_epoch": max(c[-1] for c in res.curves.values())}
         sizes = {"train": len(train.ids), "test": len(test.ids)}
     metrics.update({"lr": res.lr, "epoch": res.epoch})
-    return metrics, sizes
+    return metrics, sizes, selection, record
 
 
 def run_linear(target: EvalTarget, cfg: LinearConfig, *, protocol: str = "linear",
@@ -65,14 +83,16 @@ def run_linear(target: EvalTarget, cfg: LinearConfig, *, protocol: str = "linear
     defaults to variant, the key of the paper's number); returns (record, path)."""
     train = split_features(target, "train", cfg.features)
     test = split_features(target, "test", cfg.features)
-    metrics, sizes = fit_linear(train, test, target.num_classes, cfg,
-                                pick_device(cfg.features.device))
+    check_classes(train.y.numpy(), test.y.numpy(), target.meta.get("class_names"), target.benchmark)
+    groups = validation_groups(target.data_dir, target.benchmark, train.index)
+    metrics, sizes, selection, carving = fit_linear(train, test, target.num_classes, cfg,
+                                                    pick_device(cfg.features.device), groups)
     path = result_path(target.out_dir, protocol, target.label,
                        variant if file_variant is None else file_variant)
-    record = write_result(path, protocol=protocol, selection=cfg.select_on,
+    record = write_result(path, protocol=protocol, selection=selection,
                           dataset=target.dataset, benchmark=target.benchmark,
                           split_sizes=sizes, metrics=metrics, config=cfg,
                           encoder=target.encoder_record(), variant=variant,
                           extra={"data": str(target.data_dir), "transform": TRANSFORM,
-                                 **(extra or {})})
+                                 "validation": carving, **(extra or {})})
     return record, path

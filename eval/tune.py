@@ -4,17 +4,18 @@ fine-tuning (the whole training split)."""
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from slim.ingest.clitools import console
 
-from .common import carve, pick_device
+from .common import pick_device
 from .features import split_rows
 from .finetune import FinetuneConfig, finetune
 from .results import result_path, write_result
+from .split import check_classes, plan_selection, validation_groups
 from .target import EvalTarget
 
 RATIOS = {0.01: "1pct", 0.1: "10pct"}
@@ -38,17 +39,26 @@ def _rows(target: EvalTarget, column: str) -> tuple[np.ndarray, np.ndarray]:
     return index, label
 
 
-def _selection(target: EvalTarget, cfg: FinetuneConfig, train: tuple, pool: tuple):
-    """(select_rows, test_rows_or_None, sizes) for select_on val (val carved from `pool`,
-    the labelled-or-not training rows the model does not train on) or test."""
+def _selection(target: EvalTarget, cfg: FinetuneConfig, train: tuple, pool: tuple, groups=None):
+    """(selection, train_rows, select_rows, test_rows_or_None, sizes, carving record, cfg)
+    for split.plan_selection over `pool` (the training rows a validation part may be
+    carved from: the whole training split for full fine-tuning, the rows outside the
+    labelled subset for semi). Under "val" the carved part is removed from `train` when
+    pool is train; "test" selects on the test split; "last" (--val-fraction 0) trains on
+    everything and evaluates the test split once, after the last epoch."""
     test = _rows(target, f"{target.benchmark}_test")
-    if cfg.select_on == "test":
-        return test, None, {"train": len(train[0]), "test": len(test[0])}
-    if cfg.select_on != "val":
-        raise ValueError(f"select_on must be 'val' or 'test', got {cfg.select_on!r}")
-    _fit, val = carve(pool[1], cfg.val_fraction, cfg.val_seed)
-    sel = (pool[0][val], pool[1][val])
-    return sel, test, {"train": len(train[0]), "val": len(val), "test": len(test[0])}
+    check_classes(train[1], test[1], target.meta.get("class_names"), target.benchmark)
+    selection, fit, val, carving = plan_selection(pool[1], cfg.select_on, cfg.val_fraction,
+                                                  cfg.val_seed, groups)
+    if selection == "val":
+        if pool is train:
+            train = (train[0][fit], train[1][fit])
+        sel = (pool[0][val], pool[1][val])
+        return selection, train, sel, test, {"train": len(train[0]), "val": len(val),
+                                             "test": len(test[0])}, carving, cfg
+    if selection == "last":
+        cfg = replace(cfg, eval_every=cfg.epochs)      # one evaluation: after the last epoch
+    return selection, train, test, None, {"train": len(train[0]), "test": len(test[0])}, carving, cfg
 
 
 def _progress(seed):
@@ -67,28 +77,28 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
     # subset stays exactly the manifest's (and identical across seeds and runs).
     outside = ~np.isin(train_all[0], subset[0])
     pool = (train_all[0][outside], train_all[1][outside])
-    sel, test, sizes = _selection(target, cfg.train, subset, pool)
+    selection, subset, sel, test, sizes, carving, train_cfg = _selection(target, cfg.train, subset, pool)
+    carving["how"] += " (from the training split outside the labelled subset)" if selection == "val" else ""
     device = pick_device(cfg.train.device)
     runs = []
     for seed in range(cfg.seeds):
         r = finetune(target.encoder, target.data_dir, target.num_classes, subset, sel, test,
-                     cfg.train, seed, device, _progress(seed))
+                     train_cfg, seed, device, _progress(seed))
         r.pop("model")  # keep metrics only: one model per seed would pile up in memory
         runs.append(r)
-    key = "test_top1" if cfg.train.select_on == "val" else "select_top1"
+    key = "test_top1" if selection == "val" else "select_top1"
     accs = [r[key] for r in runs]
     metrics = {"top1": statistics.fmean(accs),
                "top1_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                "top1_per_seed": accs, "epoch_per_seed": [r["epoch"] for r in runs]}
-    if cfg.train.select_on == "val":
+    if selection == "val":
         metrics["val_top1_per_seed"] = [r["select_top1"] for r in runs]
     path = result_path(target.out_dir, "semi", target.label, variant)
-    record = write_result(path, protocol="semi", selection=cfg.train.select_on,
+    record = write_result(path, protocol="semi", selection=selection,
                           dataset=target.dataset, benchmark=target.benchmark, split_sizes=sizes,
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
                           variant=variant,
-                          extra={"data": str(target.data_dir),
-                                 "val_source": "training split outside the labelled subset"})
+                          extra={"data": str(target.data_dir), "validation": carving})
     return record, path
 
 
@@ -96,24 +106,18 @@ def run_full_finetune(target: EvalTarget, cfg: FullFinetuneConfig) -> tuple[dict
     """Fine-tune on the whole training split (minus the carved validation part under
     select_on val); writes `<out>/eval/finetune[_random].json`."""
     train_all = _rows(target, f"{target.benchmark}_train")
-    if cfg.train.select_on == "val":
-        fit, val = carve(train_all[1], cfg.train.val_fraction, cfg.train.val_seed)
-        train = (train_all[0][fit], train_all[1][fit])
-        sel = (train_all[0][val], train_all[1][val])
-        test = _rows(target, f"{target.benchmark}_test")
-        sizes = {"train": len(fit), "val": len(val), "test": len(test[0])}
-    else:
-        train = train_all
-        sel, test, sizes = _selection(target, cfg.train, train, train)
+    groups = validation_groups(target.data_dir, target.benchmark, train_all[0])
+    selection, train, sel, test, sizes, carving, train_cfg = _selection(
+        target, cfg.train, train_all, train_all, groups)
     r = finetune(target.encoder, target.data_dir, target.num_classes, train, sel, test,
-                 cfg.train, cfg.seed, pick_device(cfg.train.device), _progress(cfg.seed))
-    metrics = {"top1": r["test_top1"] if cfg.train.select_on == "val" else r["select_top1"],
+                 train_cfg, cfg.seed, pick_device(cfg.train.device), _progress(cfg.seed))
+    metrics = {"top1": r["test_top1"] if selection == "val" else r["select_top1"],
                "epoch": r["epoch"]}
-    if cfg.train.select_on == "val":
+    if selection == "val":
         metrics["val_top1"] = r["select_top1"]
     path = result_path(target.out_dir, "finetune", target.label)
-    record = write_result(path, protocol="finetune", selection=cfg.train.select_on,
+    record = write_result(path, protocol="finetune", selection=selection,
                           dataset=target.dataset, benchmark=target.benchmark, split_sizes=sizes,
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
-                          extra={"data": str(target.data_dir), "curve": r["curve"]})
+                          extra={"data": str(target.data_dir), "curve": r["curve"], "validation": carving})
     return record, path

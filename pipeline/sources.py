@@ -37,6 +37,14 @@ def split_rows(data_dir: str | os.PathLike, split: str | None = None,
     return rows[keep]
 
 
+class EmptySplit(ValueError):
+    """A split (or subset) of the manifest with no sample: message + `hint`."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.hint = hint
+
+
 class NonFiniteSample(ValueError):
     """A stored sample with NaN or infinite coordinates: never fed to a model."""
 
@@ -68,7 +76,10 @@ class H5Dataset(torch.utils.data.Dataset):
         self.store = H5Samples(self.data_dir / "samples.h5")
         self.rows = split_rows(self.data_dir, split, subset)
         if self.rows.size == 0:
-            raise ValueError(f"{self.data_dir}: split {split!r} subset {subset!r} is empty")
+            part = " and ".join(repr(c) for c in (split, subset) if c)
+            raise EmptySplit(f"{self.data_dir}: the {part} split is empty (0 of {len(self.store)} samples)",
+                             f"choose another --benchmark or --data (`slim-ingest info {self.data_dir}` "
+                             "shows each split's size), or ingest raw files that include this split")
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])

@@ -64,6 +64,32 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
+def check_train_split(cfg: PretrainConfig, data_dir: Path, benchmark: str, world_size: int) -> int:
+    """The number of training samples of `benchmark`; TrainingError (with a hint that can
+    help) when the split is missing, empty, or smaller than one global batch (the loader
+    draws full batches only)."""
+    try:
+        n = count_train_samples(data_dir, benchmark)
+    except (OSError, ValueError) as exc:
+        raise TrainingError(str(exc), "choose a --benchmark of this dataset (`slim-ingest info DATA` "
+                            "lists them), or re-ingest it") from None
+    if n == 0:
+        raise TrainingError(
+            f"{data_dir}: the {benchmark} training split is empty (0 samples): none of the ingested "
+            f"files belongs to it", "pretrain on another benchmark with training samples "
+            f"(`slim-ingest info {data_dir}` shows each split's size), or ingest raw files that include "
+            "this benchmark's training performers / cameras / setups")
+    gb = cfg.data.global_batch
+    if n < gb:
+        fit = 1 << (n.bit_length() - 1) if world_size == 1 else max(world_size, n // world_size * world_size)
+        raise TrainingError(
+            f"{data_dir}: the {benchmark} training split has {n} samples, fewer than one global batch "
+            f"of {gb} (data.global_batch)",
+            f"lower the batch, e.g. `--set data.global_batch={fit}`, or use a preset made for small "
+            "data (`--preset cpu-demo` or `--preset cpu-smoke`)")
+    return n
+
+
 def steps_per_epoch(cfg: PretrainConfig, data_dir: Path, benchmark: str) -> tuple[int, str]:
     """(steps in one epoch, a sentence saying what an epoch is)."""
     gb = cfg.data.global_batch
@@ -139,6 +165,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
     d = du.setup(cfg.run.device)
     say = console.print if d.is_main else (lambda *a, **k: None)
     threads_before = torch.get_num_threads()
+    started = fresh = False
     try:
         if cfg.run.threads > 0:
             torch.set_num_threads(cfg.run.threads)
@@ -149,7 +176,9 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         if d.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         du.barrier(d)
+        fresh = not (run_dir / "run.json").is_file()
         cfg, payload = _resume_state(cfg, run_dir, data_dir, benchmark)
+        check_train_split(cfg, data_dir, benchmark, d.world_size)
         epoch_steps, epoch_note = steps_per_epoch(cfg, data_dir, benchmark)
         sched = make_schedules(cfg, epoch_steps)
         total = sched.total_steps
@@ -171,7 +200,8 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                       f"{total} steps; {epoch_note}")
             (run_dir / "config.toml").write_text(to_toml(cfg, header))
             write_run(run_dir, **run_info, status="running", step=start, total_steps=total,
-                      code_version=code_version(), world_size=d.world_size, preset=preset)
+                      code_version=code_version(), world_size=d.world_size, preset=preset, error=None)
+        started = True
         if payload and start >= total:
             say(f"{run_dir} already finished ({total} steps): nothing to train")
             return _finish(d, run_dir, say)
@@ -240,6 +270,9 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                 except NonFiniteSample as exc:
                     raise TrainingError(worker_message(exc), "the data is the cause: re-ingest the dataset with the "
                                         "current `slim-ingest` and train again") from None
+                except (ValueError, FileNotFoundError) as exc:   # the pipeline's word on the data
+                    raise TrainingError(worker_message(exc), getattr(exc, "hint", None) or
+                                        "check --data / --benchmark / data.source and data.num_workers") from None
                 window["wait"] += time.perf_counter() - t_wait
                 v = sched.at(step)
                 set_step_values(optimizer, v["lr"], v["wd"])
@@ -288,9 +321,11 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                 write_run(run_dir, status="interrupted", step=step)
             return read_run(run_dir)
         return _finish(d, run_dir, say)
-    except TrainingError:
-        if d.is_main and (run_dir / "run.json").is_file():
-            write_run(run_dir, status="failed")
+    except Exception as exc:
+        # A run that fails (to start or later) says so, with the reason; a folder holding
+        # another run that this command could not resume is left as it was.
+        if d.is_main and (started or fresh) and run_dir.is_dir():
+            write_run(run_dir, status="failed", error=worker_message(exc))
         raise
     finally:
         torch.set_num_threads(threads_before)
