@@ -18,6 +18,9 @@ def report(runs):
         runs = [str(p) for p in list_runs()]
     if not runs:
         fail("no runs to report", "pass run folders, e.g. `slim-eval report runs/a runs/b`")
+    absent = [r for r in runs if not Path(r).is_dir()]
+    if absent:
+        fail(f"no such run folder: {', '.join(absent)}", "pass run folders written by `slim-train pretrain`")
     missing = [r for r in runs if not (Path(r) / "eval").is_dir()]
     for r in missing:
         err_console.print(f"[yellow]note:[/] {r} has no eval/ results yet (run `slim-eval linear --run {r}`)")

@@ -98,6 +98,9 @@ def plan_selection(labels: np.ndarray, select_on: str, fraction: float, seed: in
     `record` ({how, ...}) goes into the result file. Raises SelectionError when the
     validation part would be empty (e.g. one training sample per class)."""
     labels = np.asarray(labels)
+    if not 0.0 <= fraction < 1.0:
+        raise SelectionError(f"--val-fraction {fraction}: must be in [0, 1)",
+                             "use e.g. --val-fraction 0.1, or 0 for no validation part")
     everything = np.arange(len(labels), dtype=np.int64)
     none = np.zeros(0, np.int64)
     if select_on == "test":

@@ -137,8 +137,10 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
         path = run_encoder_path(run_dir)
     try:
         enc, _meta = load_encoder(path)
-    except (ValueError, FileNotFoundError) as e:
-        raise TargetError(str(e), "re-export the encoder with `slim-train export RUN`") from e
+    except Exception as e:  # noqa: BLE001 - torch.load of a damaged file raises many kinds
+        raise TargetError(f"{path}: cannot be read as an encoder file ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''})",
+                          "re-export the encoder with `slim-train export RUN`, or pass another --encoder") from e
     if kind == "random":
         enc, sha = random_encoder(enc, seed)
         label, path_rec = f"random:{seed}", None
@@ -156,6 +158,9 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
         _table, meta = read_manifest(data_dir)
     except FileNotFoundError as e:
         raise TargetError(str(e), "pass --data DIR pointing at an ingested dataset") from e
+    except (OSError, ValueError) as e:   # pyarrow's ArrowInvalid is a ValueError
+        raise TargetError(f"{data_dir / 'manifest.parquet'} cannot be read ({e})",
+                          "re-run the ingest of this dataset (`slim-ingest verify DIR` checks it)") from e
     benchmarks = list(meta.get("benchmarks") or [])
     if benchmark is None:
         benchmark = info.get("benchmark") if info.get("benchmark") in benchmarks else None

@@ -30,7 +30,10 @@ def verify(folder: str | Path, *, check_shards: bool = True) -> list[str]:
     card_path = folder / "card.json"
     if not card_path.is_file():
         return [f"{card_path}: missing (the ingest run did not finish; re-run it)"]
-    card = json.loads(card_path.read_text())
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return [f"{card_path}: cannot be read ({exc}); re-run the ingest"]
     for rel, digest in card["outputs"].items():
         p = folder / rel
         if not p.is_file():
