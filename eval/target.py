@@ -79,13 +79,31 @@ def run_encoder_path(run_dir: Path) -> Path:
         raise TargetError(f"{run_dir}: no encoder.pt", "export it with `slim-train export RUN`") from None
     from slim.train.checkpoint import CheckpointError
     try:
-        return Path(export_encoder(Path(run_dir)))
+        return Path(_export_once(export_encoder, Path(run_dir)))
     except (CheckpointError, FileNotFoundError) as e:
         # A run folder assembled by hand (or copied without checkpoints) still has its export.
         if existing.is_file():
             return existing
         raise TargetError(f"{run_dir}: no encoder.pt and no checkpoint to export it from ({e})",
                           "let the run write a checkpoint, or pass --encoder FILE") from e
+
+
+def _export_once(export, run_dir: Path):
+    """`export(run_dir)` on rank 0 first under torchrun (the others wait, then find the
+    file fresh and only read it): one process writes encoder.pt."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return export(run_dir)
+    out, err = None, None
+    if dist.get_rank() == 0:
+        try:
+            out = export(run_dir)
+        except Exception as exc:  # noqa: BLE001 - re-raised after the barrier, on every rank
+            err = exc
+    dist.barrier()
+    if err is not None:
+        raise err
+    return out if out is not None else export(run_dir)
 
 
 def random_encoder(like: Encoder, seed: int) -> tuple[Encoder, str]:
