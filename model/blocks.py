@@ -76,6 +76,13 @@ class _GateProject(torch.autograd.Function):
         return torch.cat([gx1, gh * silu], dim=-1), grad_w, grad_b
 
 
+def _cpu_autocast() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")       # torch >= 2.4
+    except TypeError:
+        return torch.is_autocast_cpu_enabled()
+
+
 class SwiGLU(nn.Module):
     """SwiGLU feed-forward (DINOv2's fused layout: one D -> 2H projection).
 
@@ -91,7 +98,7 @@ class SwiGLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[..., D] -> [..., D]"""
         x12 = self.w12(x)
-        if x12.requires_grad and x12.device.type == "cpu" and not torch.is_autocast_cpu_enabled():
+        if x12.requires_grad and x12.device.type == "cpu" and not _cpu_autocast():
             return _GateProject.apply(x12, self.w3.weight, self.w3.bias)
         x1, x2 = x12.chunk(2, dim=-1)
         return self.w3(F.silu(x1) * x2)
