@@ -181,7 +181,8 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         du.barrier(d)
         fresh = not (run_dir / "run.json").is_file()
         cfg, payload = _resume_state(cfg, run_dir, data_dir, benchmark)
-        check_train_split(cfg, data_dir, benchmark, d.world_size)
+        if batch_source is None:   # a given batch source does not read data_dir's splits
+            check_train_split(cfg, data_dir, benchmark, d.world_size)
         epoch_steps, epoch_note = steps_per_epoch(cfg, data_dir, benchmark)
         sched = make_schedules(cfg, epoch_steps)
         total = sched.total_steps
@@ -390,11 +391,12 @@ def _non_finite(d: du.Dist, step: int, out: dict, batch: dict):
     bad_inputs = [i for e in every for i in e["inputs"]]
     if bad_inputs:
         raise TrainingError(
-            f"non-finite loss at step {step}: the inputs of samples {bad_inputs[:16]}"
-            f"{' ...' if len(bad_inputs) > 16 else ''} hold NaN or inf coordinates; the run "
+            f"non-finite loss at step {step} (the inputs of samples {bad_inputs[:16]}"
+            f"{' ...' if len(bad_inputs) > 16 else ''} hold NaN or inf coordinates); the run "
             "stopped, the last checkpoint is intact",
             "the data is the cause, not the learning rate: re-ingest the dataset with the current "
-            "`slim-ingest` (it drops such frames), check it with `slim-ingest verify`, and train again")
+            "`slim-ingest` (it drops such frames), check it with `slim-ingest verify`, and train "
+            "again; `slim-ingest show DATA ID` shows a sample")
     bad = [e for e in every if e["ids"]]
     detail = "; ".join(f"rank {e['rank']}: losses {e['losses']}, batch ids {e['ids'][:16]}"
                        + (" ..." if len(e["ids"]) > 16 else "") for e in bad)
