@@ -1,13 +1,9 @@
 """Training memory: the SwiGLU gate keeps half the activations for backward with the same
-values and gradients; glibc's mmap threshold is fixed for CPU training."""
-import sys
-
-import pytest
+values and gradients."""
 import torch
 import torch.nn.functional as F
 
 from slim.model.blocks import SwiGLU
-from slim.train.memory import return_freed_memory
 
 
 def _saved_bytes(fn):
@@ -51,8 +47,3 @@ def test_lean_swiglu_matches_the_plain_expression_and_keeps_half():
     assert lean_bytes <= (dim + 2 * hidden) * tokens * 4 + weights
     with torch.no_grad():                                           # inference: the plain path
         assert torch.equal(m(x), ref.detach())
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
-def test_mmap_threshold_is_set_on_glibc():
-    assert return_freed_memory() is True

@@ -22,7 +22,6 @@ from . import checkpoint as ck
 from . import distributed as du
 from .batches import BatchSource, count_train_samples, pipeline_source
 from .config import PretrainConfig, incompatible_keys, replace_runtime, to_toml, from_toml_text
-from .memory import return_freed_memory
 from .metrics import MetricsLog, memory_mb
 from .param_groups import build_param_groups, drop_last_layer_grads, set_step_values
 from .progress import StepProgress
@@ -164,8 +163,6 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
     console = console or Console(highlight=False)
     data_dir, run_dir = Path(data_dir).resolve(), Path(run_dir)
     d = du.setup(cfg.run.device)
-    if d.device.type == "cpu":
-        return_freed_memory()   # flat host memory over the run (memory.py)
     say = console.print if d.is_main else (lambda *a, **k: None)
     threads_before = torch.get_num_threads()
     started = fresh = False
