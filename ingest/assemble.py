@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from slim.ingest.datasets import NATIVE_LAYOUT, Plan, fields_of, split_columns
 from slim.ingest.h5store import H5Writer
+from slim.ingest.inventory import accounting
 from slim.ingest.manifest import write_manifest
 from slim.ingest.shards import SplitShardWriter, npy_bytes, num_shards
 from slim.ingest.subsets import subset_columns
@@ -76,6 +77,8 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
     chunks = [Chunk(p) for p in chunk_paths]
     warnings = list(plan.warnings)
     skipped = list(plan.skipped) + [s for c in chunks for s in c.info["skipped"]]
+    skipped_labels = list(plan.skipped_labels) + [s for c in chunks for s in c.info.get("skipped_labels", [])]
+    label_lines = plan.label_lines + sum(c.info.get("label_lines", 0) for c in chunks)
     ids = [i for c in chunks for i in c.ids]
     dup = len(ids) - len(set(ids))
     if dup:
@@ -152,7 +155,13 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
         "subsets": {k: int(v.sum()) for k, v in masks.items() if k.count("_") == 2},
         "shards": {name: len(w.written) for name, w in writers.items()},
         "files": dict(sorted(files.items())), "outputs": outputs,
-        "skipped": sorted(skipped, key=lambda s: s["file"]), "warnings": warnings,
+        "accounting": accounting(plan.files_seen, len(files), skipped, plan.ignored, n,
+                                 label_lines if dataset == "pku2" else None, skipped_labels),
+        "skipped": sorted(skipped, key=lambda s: (s["file"], s.get("path", ""))),
+        "ignored": sorted(plan.ignored, key=lambda s: s["path"]),
+        **({"skipped_labels": sorted(skipped_labels, key=lambda s: (s["video"], s["line"]))}
+           if dataset == "pku2" else {}),
+        "warnings": warnings,
         "sample_notes": notes, "normalization": normalization, "config": config,
         "fingerprint": fingerprint,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -42,10 +42,12 @@ def finalize(joints: np.ndarray, notes: list[str], center: bool = True,
     when nothing is left or actor 1 is never present."""
     nan = np.isnan(joints).any(axis=(1, 2, 3))
     if nan.any():
-        notes.append(f"{int(nan.sum())} frames with NaN coordinates dropped")
+        notes.append(f"{int(nan.sum())} frames with NaN, infinite or impossible coordinates "
+                     "dropped")
         joints = joints[~nan]
     if joints.shape[0] == 0:
-        raise ValueError("no frame left after removing NaN frames")
+        raise ValueError("no frame left after removing frames with NaN, infinite or impossible "
+                         "coordinates")
     if joints.shape[1] == 2 and not (joints[:, 1] != 0).any():
         joints = joints[:, :1]
     if joints.shape[1] == 2 and not (joints[:, 0] != 0).any():

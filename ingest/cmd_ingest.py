@@ -43,7 +43,8 @@ def _command(dataset: str, doc: str) -> click.Command:
         benches = ", ".join(f"{b} {v['train']}/{v['test']}" for b, v in card["benchmarks"].items())
         console.print(f"[green]done[/]: {out_dir}: {card['num_samples']} samples, layout {card['layout']}, "
                       f"{card['num_classes']} classes, {benches} (train/test), "
-                      f"{len(card['skipped'])} skipped")
+                      f"{len(card['skipped'])} skipped, {len(card.get('ignored', []))} ignored "
+                      f"(of {card.get('accounting', {}).get('files_seen', '?')} files seen)")
     return cmd
 
 

@@ -28,6 +28,7 @@ from slim.ingest.versions import INGEST_VERSION
 from slim.ingest.work import chunk_jobs, chunk_path, process_chunk
 
 WORK = ".work"
+LOG_LIMIT = 20      # skipped / ignored files printed one by one; card.json lists them all
 
 
 class IngestError(Exception):
@@ -101,9 +102,10 @@ class IngestConfig:
         return self.dataset if stored == datasets.NATIVE_LAYOUT[self.dataset] else f"{self.dataset}-{stored}"
 
 
-def fingerprint(cfg: IngestConfig, jobs: list[datasets.Job]) -> str:
-    """What decides the outputs: dataset, options, versions and every raw file's name,
-    size and mtime. A changed fingerprint discards the parsed chunks of an older run."""
+def fingerprint(cfg: IngestConfig, jobs: list[datasets.Job], seen: list[str] = ()) -> str:
+    """What decides the outputs: dataset, options, versions, every raw file's name, size
+    and mtime, and the names of the other files seen (they are accounted for in the card).
+    A changed fingerprint discards the parsed chunks of an older run."""
     h = hashlib.sha256()
     h.update(json.dumps([cfg.dataset, cfg.center, cfg.chunk_files, INGEST_VERSION]).encode())
     if cfg.layout is not None:
@@ -112,6 +114,7 @@ def fingerprint(cfg: IngestConfig, jobs: list[datasets.Job]) -> str:
         for p in job.paths:
             st = os.stat(nwucla.stat_path(p))
             h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    h.update("\0".join(seen).encode())
     return h.hexdigest()
 
 
@@ -148,10 +151,18 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
     if not plan.jobs:
         suffix = {"pku2": "AxxNyy-V.txt skeleton + label", "nwucla": "aAA_sSS_eEE_vVV.json"}.get(
             cfg.dataset, "*.skeleton")
-        raise IngestError(f"no {suffix} files found under {', '.join(cfg.raw)} "
-                          f"({len(plan.skipped)} skipped); point --raw at the dataset's folder")
+        seen = plan.skipped + plan.ignored
+        example = "; e.g. " + "; ".join(f"{s['path']}: {s['reason']}" for s in seen[:3]) if seen else ""
+        raise IngestError(f"no {suffix} files to ingest under {', '.join(cfg.raw)} ({plan.files_seen} "
+                          f"files seen: {len(plan.skipped)} skipped, {len(plan.ignored)} ignored{example}); "
+                          "point --raw at the dataset's folder")
+    for kind, rows in (("skipped", plan.skipped), ("ignored", plan.ignored)):
+        for s in rows[:LOG_LIMIT]:
+            log(f"{kind} {s['path']}: {s['reason']}")
+        if len(rows) > LOG_LIMIT:
+            log(f"... and {len(rows) - LOG_LIMIT} more {kind} files (all listed in card.json)")
     out_dir = Path(cfg.out) / cfg.out_name()
-    fp = fingerprint(cfg, plan.jobs)
+    fp = fingerprint(cfg, plan.jobs, plan.seen)
     card_path = out_dir / "card.json"
     if card_path.is_file():
         try:
@@ -179,7 +190,7 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
             parsed = stack.enter_context(contextlib.closing(_map(process_chunk, args, cfg.workers)))
             for summary in parsed:
                 for s in summary["skipped"]:
-                    log(f"skipped {s['file']}: {s['reason']}")
+                    log(f"skipped {s.get('path', s['file'])}: {s['reason']}")
                 bar.advance(task, len(chunks[summary["k"]]))
                 if on_chunk_done:
                     on_chunk_done(summary)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slim.ingest.datasets import Job, process
+from slim.ingest.datasets import Job, process, unit_skipped
 from slim.ingest.ntu_reader import BadFile
 from slim.ingest.topology import get_layout
 
@@ -26,16 +26,20 @@ def process_chunk(args: tuple) -> dict:
     nj = get_layout(layout).num_joints
     joints, ids, labels, frames, persons, offsets = [], [], [], [], [], [0]
     fields, notes, skipped, files = [], {}, [], {}
+    label_lines, skipped_labels = 0, []
     for job in jobs:
         try:
-            samples, hashes = process(dataset, job, center, layout)
-        except BadFile as e:
-            skipped.append({"file": Path(job.paths[0]).name, "reason": str(e)})
-            continue
-        except OSError as e:
-            skipped.append({"file": Path(job.paths[0]).name, "reason": f"cannot read: {e}"})
+            samples, hashes, extra = process(dataset, job, center, layout)
+        except (BadFile, OSError) as e:
+            reason = str(e) if isinstance(e, BadFile) else f"cannot read: {e}"
+            entries, lines = unit_skipped(dataset, job, reason)
+            skipped += entries
+            skipped_labels += lines
+            label_lines += len(lines)
             continue
         files.update(hashes)
+        label_lines += extra.get("label_lines", 0)
+        skipped_labels += extra.get("skipped_labels", [])
         for s in samples:
             t, m = s.joints.shape[:2]
             joints.append(s.joints.reshape(t * m, nj, 3))
@@ -47,7 +51,8 @@ def process_chunk(args: tuple) -> dict:
             fields.append(s.fields)
             if s.notes:
                 notes[s.id] = s.notes
-    info = {"fields": fields, "notes": notes, "skipped": skipped, "files": files}
+    info = {"fields": fields, "notes": notes, "skipped": skipped, "files": files,
+            "label_lines": label_lines, "skipped_labels": skipped_labels}
     arrays = {
         "joints": np.concatenate(joints) if joints else np.zeros((0, nj, 3), np.float32),
         "offsets": np.asarray(offsets, np.int64),
