@@ -3,9 +3,79 @@ from __future__ import annotations
 
 import numpy as np
 
-from slim.ingest.topology import CENTER_JOINT
+from slim.ingest.topology import CENTER_JOINT, JOINT_INDEX
 
 NORMALIZATION = "center:spine_mid(joint 1) of actor 1 in its first present frame; metres"
+#: `finalize(view=...)` choices: keep the camera's orientation, turn about the vertical
+#: (y) axis only, or turn fully (spine up and hips/shoulders along x).
+VIEWS = ("none", "yaw", "full")
+#: Present frames of actor 1 whose body axes are averaged to orient the sequence.
+VIEW_FRAMES = 5
+VIEW_NOTES = {
+    "yaw": "view:yaw (turned about y so that actor 1's left->right hip+shoulder direction "
+           f"of its first {VIEW_FRAMES} present frames is +x)",
+    "full": "view:full (rotated so that actor 1's SpineBase->SpineShoulder is +y and its "
+            f"left->right hip+shoulder direction is +x, first {VIEW_FRAMES} present frames)",
+}
+
+
+def normalization(center: bool, view: str = "none") -> str:
+    """The card's `normalization` sentence for these ingest options."""
+    base = NORMALIZATION if center else "none (raw camera coordinates, metres)"
+    return base if view == "none" else f"{base}; {VIEW_NOTES[view]}"
+
+
+def view_rotation(joints: np.ndarray, view: str,
+                  joint_index: dict[str, int] = JOINT_INDEX) -> np.ndarray:
+    """The rotation that turns a sample into its body-centred view (as the 2s-AGCN
+    `pre_normalization` family of reference pipelines does, there from one frame).
+
+    joints: float [T, S, V, 3] (metres, y up, empty slot-frames all zero); the body axes
+    are averaged over actor 1's first VIEW_FRAMES present frames (one Kinect frame is
+    noisy): up = SpineShoulder - SpineBase, lateral = (ShoulderRight - ShoulderLeft) +
+    (HipRight - HipLeft). view "yaw": a rotation about y taking lateral's x-z part to
+    +x; "full": rows (lateral orthogonalised to up, up, lateral x up), so up -> +y and
+    lateral -> +x. A person facing a Kinect (right side at +x in camera space) is left
+    nearly unchanged. Returns float64 [3, 3] R (apply as p' = R p); the identity for
+    "none" or when the axes are degenerate (zero length).
+    """
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    eye = np.eye(3)
+    if view == "none":
+        return eye
+    present = np.flatnonzero((joints[:, 0] != 0).any(axis=(1, 2)))[:VIEW_FRAMES]
+    if present.size == 0:
+        return eye
+    f = joints[present, 0].astype(np.float64)  # [n, V, 3]
+    j = joint_index
+    up = (f[:, j["SpineShoulder"]] - f[:, j["SpineBase"]]).mean(0)
+    lat = (f[:, j["ShoulderRight"]] - f[:, j["ShoulderLeft"]]
+           + f[:, j["HipRight"]] - f[:, j["HipLeft"]]).mean(0)
+    if view == "yaw":
+        up = np.array([0.0, 1.0, 0.0])
+    nu = np.linalg.norm(up)
+    if nu < 1e-6:
+        return eye
+    up = up / nu
+    lat = lat - (lat @ up) * up
+    nl = np.linalg.norm(lat)
+    if nl < 1e-6:
+        return eye
+    lat = lat / nl
+    return np.stack([lat, up, np.cross(lat, up)])
+
+
+def rotate_view(joints: np.ndarray, view: str) -> np.ndarray:
+    """joints float32 [T, S, V, 3] (centred) -> the same turned by `view_rotation` about
+    the origin; empty slot-frames stay exactly zero."""
+    r = view_rotation(joints, view)
+    if view == "none" or np.array_equal(r, np.eye(3)):
+        return joints
+    empty = ~(joints != 0).any(axis=-1).any(axis=-1)  # [T, S]
+    out = (joints.astype(np.float64) @ r.T).astype(joints.dtype)
+    out[empty] = 0
+    return out
 
 
 def center_joints(joints: np.ndarray) -> np.ndarray:
@@ -22,11 +92,13 @@ def center_joints(joints: np.ndarray) -> np.ndarray:
     return out
 
 
-def finalize(joints: np.ndarray, notes: list[str], center: bool = True) -> np.ndarray:
+def finalize(joints: np.ndarray, notes: list[str], center: bool = True,
+             view: str = "none") -> np.ndarray:
     """Actor slots [T, S, 25, 3] -> stored sample [T, M, 25, 3]: drop frames with NaN
     (the reference's `remove_nan_frames`), keep slot 2 only when someone is ever in it
-    (never a copy of actor 1), and centre (unless `center` is False). Raises ValueError
-    when nothing is left or actor 1 is never present."""
+    (never a copy of actor 1), centre (unless `center` is False) and, with view "yaw" or
+    "full", turn the sample to actor 1's body-centred view (`view_rotation`, about the
+    centre). Raises ValueError when nothing is left or actor 1 is never present."""
     nan = np.isnan(joints).any(axis=(1, 2, 3))
     if nan.any():
         notes.append(f"{int(nan.sum())} frames with NaN coordinates dropped")
@@ -40,4 +112,5 @@ def finalize(joints: np.ndarray, notes: list[str], center: bool = True) -> np.nd
     if not (joints[:, 0] != 0).any():
         raise ValueError("every joint is zero")
     out = center_joints(joints) if center else joints
+    out = rotate_view(out, view)
     return np.ascontiguousarray(out, dtype=np.float32)

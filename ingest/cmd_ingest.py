@@ -19,10 +19,15 @@ def _command(dataset: str, doc: str) -> click.Command:
     @click.option("--shard-size", "shard_size", default=64.0, show_default=True, type=float,
                   help="target WebDataset shard size in MB")
     @click.option("--no-center", is_flag=True, help="keep raw camera coordinates")
-    def cmd(raw, out, workers, shard_size, no_center):
+    @click.option("--view", "view", type=click.Choice(["none", "yaw", "full"]), default="none",
+                  show_default=True,
+                  help="turn each sample to its performer's own view (after centring): yaw = "
+                       "about the vertical axis so the hips and shoulders face the camera, full = "
+                       "also stand the spine up; worth it when cameras differ (NW-UCLA)")
+    def cmd(raw, out, workers, shard_size, no_center, view):
         from slim.ingest.run import IngestConfig, IngestError, run
         cfg = IngestConfig(dataset=dataset, raw=tuple(raw), out=out, workers=workers,
-                           shard_size_mb=shard_size, center=not no_center)
+                           shard_size_mb=shard_size, center=not no_center, view=view)
         console.print(f"[bold]slim-ingest {dataset}[/] {json.dumps(cfg.to_dict())}")
         try:
             out_dir, card = run(cfg, progress=True, log=console.print)

@@ -123,24 +123,26 @@ def _plan_pku(raw_dirs: list[Path]) -> Plan:
     return p
 
 
-def process(dataset: str, job: Job, center: bool) -> tuple[list[Sample], dict[str, str]]:
-    """Read one raw unit -> (samples, {raw file name: sha256}). Raises BadFile."""
+def process(dataset: str, job: Job, center: bool, view: str = "none"
+            ) -> tuple[list[Sample], dict[str, str]]:
+    """Read one raw unit -> (samples, {raw file name: sha256}); `view`: see
+    `center.view_rotation`. Raises BadFile."""
     if dataset == "pku2":
-        return _process_pku(job, center)
+        return _process_pku(job, center, view)
     data = Path(job.paths[0]).read_bytes()
     hashes = {Path(job.paths[0]).name: sha256(data)}
     sk = parse_ntu(data)
     actors = assemble(sk.bodies, sk.num_frames)
     notes = sk.warnings + actors.notes
     try:
-        joints = finalize(actors.joints, notes, center=center)
+        joints = finalize(actors.joints, notes, center=center, view=view)
     except ValueError as e:
         raise BadFile(f"no valid body: {e}") from None
     f = ntu_names.parse_name(job.name)
     return [Sample(job.name, f["action"] - 1, joints, f, notes)], hashes
 
 
-def _process_pku(job: Job, center: bool) -> tuple[list[Sample], dict[str, str]]:
+def _process_pku(job: Job, center: bool, view: str = "none") -> tuple[list[Sample], dict[str, str]]:
     data = Path(job.paths[0]).read_bytes()
     label_bytes = Path(job.paths[1]).read_bytes()
     hashes = {Path(job.paths[0]).name: sha256(data),
@@ -163,7 +165,7 @@ def _process_pku(job: Job, center: bool) -> tuple[list[Sample], dict[str, str]]:
             notes.append(seg_notes[-1])
             continue
         try:
-            joints = finalize(joints, seg_notes, center=center)
+            joints = finalize(joints, seg_notes, center=center, view=view)
         except ValueError as e:
             notes.append(f"{sid}: {e}, skipped")
             continue

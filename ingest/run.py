@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from slim.ingest import datasets
-from slim.ingest.center import NORMALIZATION
+from slim.ingest.center import VIEWS
+from slim.ingest.center import normalization as normalization_of
 from slim.ingest.versions import INGEST_VERSION
 from slim.ingest.work import chunk_jobs, chunk_path, process_chunk
 
@@ -39,6 +40,9 @@ class IngestConfig:
     shard_size_mb: float = 64.0
     center: bool = True
     chunk_files: int = 64
+    #: Body-centred view normalisation after centring: "none" | "yaw" | "full"
+    #: (slim.ingest.center.view_rotation).
+    view: str = "none"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -48,7 +52,8 @@ def fingerprint(cfg: IngestConfig, jobs: list[datasets.Job]) -> str:
     """What decides the outputs: dataset, options, versions and every raw file's name,
     size and mtime. A changed fingerprint discards the parsed chunks of an older run."""
     h = hashlib.sha256()
-    h.update(json.dumps([cfg.dataset, cfg.center, cfg.chunk_files, INGEST_VERSION]).encode())
+    opts = [cfg.dataset, cfg.center, cfg.chunk_files, INGEST_VERSION] + ([cfg.view] if cfg.view != "none" else [])
+    h.update(json.dumps(opts).encode())
     for job in jobs:
         for p in job.paths:
             st = os.stat(p)
@@ -74,6 +79,8 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
     same inputs does nothing; an interrupted run resumes from its finished chunks."""
     if cfg.dataset not in datasets.DATASETS:
         raise IngestError(f"unknown dataset {cfg.dataset!r}; one of {', '.join(datasets.DATASETS)}")
+    if cfg.view not in VIEWS:
+        raise IngestError(f"unknown view normalisation {cfg.view!r}; one of {', '.join(VIEWS)}")
     raw_dirs = check_raw(cfg.raw)
     plan = datasets.plan(cfg.dataset, raw_dirs)
     if not plan.jobs:
@@ -101,7 +108,7 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
     todo = [k for k in range(len(chunks)) if not chunk_path(work, k).is_file()]
     if len(todo) < len(chunks):
         log(f"resuming: {len(chunks) - len(todo)} of {len(chunks)} chunks already parsed")
-    args = [(k, cfg.dataset, chunks[k], cfg.center, str(work)) for k in todo]
+    args = [(k, cfg.dataset, chunks[k], cfg.center, str(work), cfg.view) for k in todo]
     with _Progress(progress) as bar:
         task = bar.add("parse + denoise", sum(len(chunks[k]) for k in todo))
         for summary in _map(process_chunk, args, cfg.workers):
@@ -115,7 +122,7 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
         from slim.ingest.assemble import assemble_outputs
         task = bar.add("write h5 + shards", len(plan.jobs))
         k_sizes = iter([len(c) for c in chunks])
-        normalization = NORMALIZATION if cfg.center else "none (raw camera coordinates, metres)"
+        normalization = normalization_of(cfg.center, cfg.view)
         card = assemble_outputs(out_dir, cfg.dataset, [chunk_path(work, k) for k in range(len(chunks))],
                                 plan, normalization=normalization, shard_size_mb=cfg.shard_size_mb,
                                 config=cfg.to_dict(), fingerprint=fp,
@@ -178,11 +185,11 @@ class _Progress:
 
 
 def ingest(dataset: str, raw_dirs, out_root, *, workers: int = 0, progress: bool = False,
-           center: bool = True, shard_size_mb: float = 64.0) -> Path:
+           center: bool = True, shard_size_mb: float = 64.0, view: str = "none") -> Path:
     """Make `out_root/<dataset>` from raw folders (a path or a list); returns that folder.
     Quiet and in-process by default: the call other stages' tests use."""
     raw = (raw_dirs,) if isinstance(raw_dirs, (str, os.PathLike)) else tuple(raw_dirs)
     cfg = IngestConfig(dataset=dataset, raw=tuple(str(r) for r in raw), out=str(out_root),
-                       workers=workers, center=center, shard_size_mb=shard_size_mb)
+                       workers=workers, center=center, shard_size_mb=shard_size_mb, view=view)
     out, _ = run(cfg, progress=progress, log=lambda s: None)
     return out

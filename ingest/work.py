@@ -20,13 +20,14 @@ def chunk_path(work_dir: Path, k: int) -> Path:
 
 def process_chunk(args: tuple) -> dict:
     """Worker entry point (module level: spawn-safe). args = (k, dataset, jobs, center,
-    work_dir). Writes chunk k and returns its summary {k, samples, skipped}."""
-    k, dataset, jobs, center, work_dir = args
+    work_dir[, view]). Writes chunk k and returns its summary {k, samples, skipped}."""
+    k, dataset, jobs, center, work_dir = args[:5]
+    view = args[5] if len(args) > 5 else "none"
     joints, ids, labels, frames, persons, offsets = [], [], [], [], [], [0]
     fields, notes, skipped, files = [], {}, [], {}
     for job in jobs:
         try:
-            samples, hashes = process(dataset, job, center)
+            samples, hashes = process(dataset, job, center, view)
         except BadFile as e:
             skipped.append({"file": Path(job.paths[0]).name, "reason": str(e)})
             continue
