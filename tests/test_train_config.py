@@ -128,3 +128,12 @@ def test_param_groups_roles():
     drop_last_layer_grads(opt)
     assert model.heads["glcl"].last_layer.weight.grad is None
     assert model.heads["glcl"].mlp[0].weight.grad is not None
+
+
+def test_cpu_real_preset_fits_short_sequences_and_leaves_the_paper_alone():
+    real, demo, paper = C.resolve("cpu-real"), C.resolve("cpu-demo"), C.resolve("paper")
+    assert real.pipeline.global_len == 32 and real.pipeline.local_lens == (16, 8)
+    assert all(n % real.model.encoder.patch_t == 0 for n in (32, 16, 8))
+    assert real.model.encoder == demo.model.encoder        # same architecture as the demo
+    assert real.schedule.epochs * real.schedule.epoch_steps == 300
+    assert paper.pipeline.global_len == 64 and paper.pipeline.local_lens == (32, 16, 8)
