@@ -10,25 +10,29 @@ TORCH_CPU ?= torch==2.13.0
 
 DATASET ?= synthetic
 RAW ?=
+LAYOUT ?=
 OUT ?= data
 WORKERS ?= 2
 SIZE ?= small
 ONLY ?=
+NWUCLA ?=
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow demo ingest bench clean help
+.PHONY: install test test-slow demo ingest bench bench-gpu clean help
 
 help:
 	@echo "make demo            install, make the synthetic dataset, ingest, pretrain, evaluate (SIZE=small|full)"
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
-	@echo "make ingest DATASET=ntu60|ntu120|pku2|synthetic [RAW=dir] [OUT=data]"
-	@echo "make bench [ONLY=ingest|pipeline|model|train|eval]"
+	@echo "make ingest DATASET=ntu60|ntu120|pku2|nwucla|synthetic [RAW=dir|zip] [OUT=data] [LAYOUT=ntu25]"
+	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|deploy|ablations|nwucla|loader] [NWUCLA=path] [BENCH_ARGS='--steps 30']"
+	@echo "make bench-gpu       the paper recipe on one GPU: eager, compiled, DDP, projected wall time [BENCH_ARGS=...]"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_CPU)"
-	$(PY) -m pip install -q -e ".[test,plot]"
+	$(PY) -m pip install -q -e ".[test,plot,onnx]"
 	@touch $@
 
 install: $(VENV)/.installed
@@ -46,14 +50,19 @@ ingest: install
 	  $(BIN)/slim-ingest synthetic --raw raw/synthetic --out $(OUT) --workers $(WORKERS); \
 	else \
 	  test -n "$(RAW)" || { echo "RAW=<folder with the raw files> is required for DATASET=$(DATASET)"; exit 2; }; \
-	  $(BIN)/slim-ingest $(DATASET) $(foreach r,$(RAW),--raw $(r)) --out $(OUT) --workers $(WORKERS); \
+	  $(BIN)/slim-ingest $(DATASET) $(foreach r,$(RAW),--raw $(r)) --out $(OUT) --workers $(WORKERS) $(if $(LAYOUT),--layout $(LAYOUT),); \
 	fi
 
 demo: install
 	$(BIN)/slim-eval demo --size $(SIZE)
 
 bench: install
-	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),)
+	$(PY) -m benchmarks.run $(if $(ONLY),--only $(ONLY),) $(if $(NWUCLA),--nwucla $(NWUCLA),) $(BENCH_ARGS)
+
+# One GPU, under 8 minutes: bf16 eager and compiled steps, MFU, features, 1-process NCCL
+# DDP, projected wall time of the full recipe (benchmarks/gpu.py; BENCH_ARGS="--steps 20").
+bench-gpu: install
+	$(PY) -m benchmarks.gpu $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info

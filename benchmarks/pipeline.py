@@ -29,7 +29,14 @@ import torch
 
 from slim.ingest.h5store import H5Writer
 from slim.ingest.manifest import write_manifest
-from slim.ingest.topology import CENTER_JOINT, GROUPS, MIRROR_PERM, PARENTS, TOPO_ORDER
+from slim.ingest.topology import NTU25
+
+# NTU-format data: the ntu25 layout.
+CENTER_JOINT = NTU25.center_joint
+GROUPS = NTU25.group_dict
+MIRROR_PERM = NTU25.mirror_perm
+PARENTS = NTU25.parents
+TOPO_ORDER = NTU25.topo_order
 from slim.pipeline.config import PipelineConfig
 from slim.pipeline.loader import build_pretrain_loader, to_torch
 from slim.pipeline.sources import H5Dataset

@@ -1,24 +1,28 @@
-"""`make bench [ONLY=stage]`: run benchmarks/<stage>.py for each stage (or one)."""
+"""`make bench [ONLY=stage]`: run benchmarks/<stage>.py for each stage (or one).
+`make bench ONLY=nwucla [NWUCLA=PATH]` runs the real-data benchmark (benchmarks/nwucla.py)."""
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
 
-STAGES = ("ingest", "pipeline", "model", "train", "eval")
-#: Longer studies, run only when named: `make bench ONLY=ablations`.
-EXTRA = ("ablations",)
+STAGES = ("ingest", "pipeline", "model", "train", "eval", "deploy")
+#: Longer studies, run only when named: `make bench ONLY=ablations`, `ONLY=nwucla`,
+#: `ONLY=loader`, `ONLY=gpu` (= make bench-gpu).
+EXTRA = ("ablations", "nwucla", "loader", "gpu")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", choices=STAGES + EXTRA, default=None)
-    args = ap.parse_args(argv)
+    ap.add_argument("--nwucla", default=None, help="NW-UCLA folder or zip (ONLY=nwucla)")
+    args, rest = ap.parse_known_args(argv)
     failed = []
     for stage in ([args.only] if args.only else STAGES):
         mod = importlib.import_module(f"benchmarks.{stage}")
         try:
-            mod.main([])
+            extra = (["--nwucla", args.nwucla] if stage == "nwucla" and args.nwucla else [])
+            mod.main(extra + (rest if args.only else []))
         except Exception as exc:  # report every stage, then fail
             print(f"benchmark {stage} failed: {exc!r}", file=sys.stderr)
             failed.append(stage)

@@ -15,6 +15,8 @@ LAZY = {
     "flops": "slim.eval.cmd_flops:flops",
     "report": "slim.eval.cmd_report:report",
     "demo": "slim.eval.cmd_demo:demo",
+    "predict": "slim.eval.cmd_predict:predict",
+    "export": "slim.eval.cmd_export:export",
 }
 
 
@@ -31,6 +33,8 @@ def main():
       slim-eval retrieval --k 1 --run runs/demo --encoder random:0   # the baseline
       slim-eval flops                            # GFLOPs of ours vs the MAMP encoder
       slim-eval report runs/a runs/b             # one table, with the paper's numbers
+      slim-eval predict --model runs/demo/eval/linear.classifier.pt recordings/ --out preds.csv
+      slim-eval export --model runs/demo/eval/linear.classifier.pt --onnx linear.onnx
     """
 
 

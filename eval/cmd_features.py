@@ -22,4 +22,4 @@ def features(out, parts, run, encoder, data, benchmark, **kw):
     target = open_target(run, encoder, data, benchmark)
     show_config(cfg)
     path, rows = run_protocol(write_features, target, cfg)
-    console.print(f"wrote {rows} rows to {path}")
+    console.print(f"wrote {rows} rows to {path}", soft_wrap=True)

@@ -96,7 +96,8 @@ def flops(data, frames, dim, depth, heads, registers, ffn, patch_t, throughput, 
         table.add_row(k, f"{v:.3f}" if isinstance(v, float) else str(v))
     console.print(table)
     console.print(f"ours: T={frames}, P_T={patch_t}, {dim}x{depth}x{heads} heads, {registers} registers, {ffn}; "
-                  "MAMP: T=120, P_T=4, 256x8x8, GELU MLP, learned absolute positions, 2 persons always")
+                  "MAMP: T=120, P_T=4, 256x8x8, GELU MLP, learned absolute positions, 2 persons always",
+                  soft_wrap=True)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"protocol": "flops", "metrics": fig,

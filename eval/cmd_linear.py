@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from .options import (feature_config, feature_options, open_target, run_protocol, selection_options,
-                      show_config, target_options)
+from .options import (feature_config, feature_options, open_target, run_protocol, say,
+                      selection_options, show_config, target_options)
 
 
 def linear_options(fn):
@@ -40,4 +40,7 @@ def linear(run, encoder, data, benchmark, **kw):
     target = open_target(run, encoder, data, benchmark)
     show_config(cfg)
     record, path = run_protocol(run_linear, target, cfg)
+    if record.get("reused"):
+        say(f"[dim]reused {record.get('classifier')} (trained before with this config; "
+            "delete it to train again)[/]")
     print_result(record, path)

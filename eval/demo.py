@@ -120,12 +120,14 @@ def run_demo(cfg: DemoConfig) -> dict:
     tmp.write_text(json.dumps(out, indent=2) + "\n")
     os.replace(tmp, path)
     print_summary(out)
-    console.print(f"[dim]wrote {path}")
+    console.print(f"[dim]wrote {path}", soft_wrap=True)
     return out
 
 
 def print_summary(s: dict) -> None:
-    table = Table(title=f"SLiM demo: synthetic X-Sub ({s['size']}), top-1 %, selection on a validation split")
+    console.print(f"[italic]SLiM demo: synthetic X-Sub ({s['size']}), top-1 %, selection on a "
+                  "validation split[/]", soft_wrap=True)  # not wrapped into the narrow table
+    table = Table()
     table.add_column("encoder")
     table.add_column("retrieval k=1", justify="right")
     table.add_column("linear", justify="right")

@@ -94,9 +94,10 @@ def show_config(cfg) -> None:
 
 
 def say(text: str) -> None:
-    """Print once (rank 0 under torchrun)."""
+    """Print once (rank 0 under torchrun); long lines (paths, configs) are not broken
+    into the console's width, so a log keeps each on one line."""
     if is_main_process():
-        console.print(text)
+        console.print(text, soft_wrap=True)
 
 
 def run_protocol(fn, *args, **kwargs):

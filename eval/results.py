@@ -86,7 +86,8 @@ def print_result(record: dict, path: Path | None = None) -> None:
     title = (f"{record['protocol']}{' ' + record['variant'] if record.get('variant') else ''}"
              f" · {record['dataset']} {record['benchmark']} · encoder "
              f"{record['encoder']['label']} · selection on {record['selection']}")
-    table = Table(title=title)
+    console.print(f"[italic]{title}[/]", soft_wrap=True)  # above, not wrapped into the table
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in record["metrics"].items():
@@ -95,6 +96,9 @@ def print_result(record: dict, path: Path | None = None) -> None:
         table.add_row(k, f"{v:.2f}" if isinstance(v, float) else str(v))
     if record.get("paper") is not None:
         table.add_row("paper (top-1)", f"{record['paper']:.1f}")
-    sizes = ", ".join(f"{k} {v}" for k, v in record["split_sizes"].items())
-    table.caption = f"splits: {sizes}" + (f"\nwritten to {path}" if path else "")
     console.print(table)
+    # On their own lines, never wrapped into the table's width (readable in logs and pipes).
+    sizes = ", ".join(f"{k} {v}" for k, v in record["split_sizes"].items())
+    console.print(f"splits: {sizes}", soft_wrap=True)
+    if path:
+        console.print(f"written to {path}", soft_wrap=True)

@@ -111,6 +111,27 @@ def parse_encoder_option(value: str | None) -> tuple[str, int | None, Path | Non
     return "file", None, Path(value)
 
 
+def check_encoder_layout(enc: Encoder, enc_meta: dict, data_dir: Path, meta: dict) -> None:
+    """Raise TargetError when the data's skeleton layout (manifest `slim.layout`) does not
+    fit the encoder: another joint count, or another layout name recorded with the encoder
+    (encoder.pt meta `layout`, written since layouts exist)."""
+    from slim.ingest.topology import canonical_name, get_layout
+
+    try:
+        layout = get_layout(str(meta.get("layout")))
+    except KeyError as e:
+        raise TargetError(f"{data_dir}: {e.args[0]}", "re-ingest the dataset with this version") from None
+    enc_layout = enc_meta.get("layout")
+    if layout.num_joints != enc.cfg.num_joints or (
+            enc_layout and canonical_name(enc_layout) != layout.name):
+        name = f"layout {enc_layout}, " if enc_layout else ""
+        raise TargetError(
+            f"the encoder ({name}{enc.cfg.num_joints} joints) does not fit {data_dir} "
+            f"(layout {layout.name}, {layout.num_joints} joints)",
+            f"evaluate on data ingested in the encoder's layout, e.g. `slim-ingest <dataset> "
+            f"--layout {enc_layout or 'ntu25'}` (nwucla maps Kinect v1 onto ntu25)")
+
+
 def resolve_target(run: str | Path | None = None, encoder: str | None = None,
                    data: str | Path | None = None, benchmark: str | None = None,
                    announce=None) -> EvalTarget:
@@ -163,6 +184,7 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
     if benchmark not in benchmarks:
         raise TargetError(f"{data_dir}: benchmark {benchmark!r} is not one of {benchmarks}",
                           f"pass --benchmark {benchmarks[0] if benchmarks else 'xsub'}")
+    check_encoder_layout(enc, _meta, data_dir, meta)
     out_dir = run_dir if run_dir is not None else path.parent
     return EvalTarget(encoder=enc, label=label, sha256=sha, encoder_path=path_rec,
                       run_dir=run_dir, out_dir=out_dir, data_dir=data_dir,

@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 
 from slim.ingest.manifest import read_manifest
+from slim.ingest.topology import canonical_name
 
 from .linear import LinearConfig, run_linear
 from .target import EvalTarget, TargetError, read_run_json
@@ -28,12 +29,12 @@ def check_layout(target: EvalTarget, source_data: Path | None) -> dict:
     if source_data is not None and (Path(source_data) / "manifest.parquet").is_file():
         _t, src_meta = read_manifest(source_data)
         src_layout = src_meta.get("layout")
-        if src_layout != tgt_layout:
+        if canonical_name(str(src_layout)) != canonical_name(str(tgt_layout)):
             raise TargetError(
                 f"skeleton layouts differ: source {source_data} is {src_layout!r}, target "
                 f"{target.data_dir} is {tgt_layout!r}; features of one layout mean nothing on the other",
                 "transfer between datasets of the same layout (NTU and PKU-MMD II share Kinect v2 25 joints), "
-                "or re-ingest the target with the source's layout")
+                f"or re-ingest the target with the source's layout (slim-ingest nwucla --layout {src_layout})")
     v = target_joints(target.data_dir)
     if v != target.encoder.cfg.num_joints:
         raise TargetError(

@@ -11,10 +11,11 @@ import numpy as np
 
 from slim.ingest.clitools import console
 
-from .common import carve, pick_device
+from .common import carve, is_main_process, pick_device
 from .features import split_rows
 from .finetune import FinetuneConfig, finetune
 from .results import result_path, write_result
+from .saved_model import classifier_path, protocol_key, save_target_classifier
 from .target import EvalTarget
 
 RATIOS = {0.01: "1pct", 0.1: "10pct"}
@@ -70,10 +71,14 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
     sel, test, sizes = _selection(target, cfg.train, subset, pool)
     device = pick_device(cfg.train.device)
     runs = []
+    best = None  # (selection top-1, seed, model): the seed whose classifier is saved
     for seed in range(cfg.seeds):
         r = finetune(target.encoder, target.data_dir, target.num_classes, subset, sel, test,
                      cfg.train, seed, device, _progress(seed))
-        r.pop("model")  # keep metrics only: one model per seed would pile up in memory
+        model = r.pop("model")  # one model kept at a time, not one per seed
+        if best is None or r["select_top1"] > best[0]:
+            best = (r["select_top1"], seed, model.cpu())
+        del model
         runs.append(r)
     key = "test_top1" if cfg.train.select_on == "val" else "select_top1"
     accs = [r[key] for r in runs]
@@ -83,12 +88,15 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
     if cfg.train.select_on == "val":
         metrics["val_top1_per_seed"] = [r["select_top1"] for r in runs]
     path = result_path(target.out_dir, "semi", target.label, variant)
+    cpath = classifier_path(target.out_dir, "semi", target.label, variant)
     record = write_result(path, protocol="semi", selection=cfg.train.select_on,
                           dataset=target.dataset, benchmark=target.benchmark, split_sizes=sizes,
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
                           variant=variant,
                           extra={"data": str(target.data_dir),
-                                 "val_source": "training split outside the labelled subset"})
+                                 "val_source": "training split outside the labelled subset",
+                                 "classifier": str(cpath), "classifier_seed": best[1]})
+    _save(cpath, target, best[2], cfg.train, "semi", variant, record, cfg)
     return record, path
 
 
@@ -112,8 +120,23 @@ def run_full_finetune(target: EvalTarget, cfg: FullFinetuneConfig) -> tuple[dict
     if cfg.train.select_on == "val":
         metrics["val_top1"] = r["select_top1"]
     path = result_path(target.out_dir, "finetune", target.label)
+    cpath = classifier_path(target.out_dir, "finetune", target.label)
     record = write_result(path, protocol="finetune", selection=cfg.train.select_on,
                           dataset=target.dataset, benchmark=target.benchmark, split_sizes=sizes,
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
-                          extra={"data": str(target.data_dir), "curve": r["curve"]})
+                          extra={"data": str(target.data_dir), "curve": r["curve"],
+                                 "classifier": str(cpath)})
+    _save(cpath, target, r["model"].cpu(), cfg.train, "finetune", "", record, cfg)
     return record, path
+
+
+def _save(path: Path, target: EvalTarget, model, train: FinetuneConfig, protocol: str,
+          variant: str, record: dict, cfg) -> None:
+    """The fine-tuned encoder (embedded) + head as `<out>/eval/<protocol>[_<variant>]
+    [_random].classifier.pt` (rank 0 only)."""
+    if not is_main_process():
+        return
+    model.encoder.set_drop_path(0.0)  # inference only: no stochastic depth in the saved config
+    save_target_classifier(path, target, model.head, "linear", train.pool, protocol, variant,
+                           record, protocol_key(target, protocol, variant, cfg), frozen=False,
+                           encoder=model.encoder)

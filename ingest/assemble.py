@@ -17,16 +17,15 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 
-from slim.ingest.datasets import NTU_FIELDS, PKU_FIELDS, Plan, split_columns
+from slim.ingest.datasets import NATIVE_LAYOUT, Plan, fields_of, split_columns
 from slim.ingest.h5store import H5Writer
 from slim.ingest.manifest import write_manifest
 from slim.ingest.shards import SplitShardWriter, npy_bytes, num_shards
 from slim.ingest.subsets import subset_columns
-from slim.ingest.topology import LAYOUT, NUM_JOINTS
+from slim.ingest.topology import get_layout, get_mapping
 from slim.ingest.versions import INGEST_VERSION, code_version
 from slim.ingest.work import Chunk
 
-BYTES_PER_ROW = NUM_JOINTS * 3 * 4
 
 
 def file_sha256(path: Path) -> str:
@@ -45,11 +44,11 @@ def build_table(dataset: str, chunks: list[Chunk], plan: Plan, warnings: list[st
     frames = np.concatenate([c.num_frames for c in chunks]) if chunks else np.zeros(0, np.int32)
     persons = np.concatenate([c.num_persons for c in chunks]) if chunks else np.zeros(0, np.int8)
     rows = [f for c in chunks for f in c.info["fields"]]
-    names = PKU_FIELDS if dataset == "pku2" else NTU_FIELDS
+    names = fields_of(dataset)
     fields = {}
     for name in names:
         vals = [r[name] for r in rows]
-        fields[name] = np.asarray(vals, dtype=object if name in ("video", "view") else np.int64)
+        fields[name] = np.asarray(vals, dtype=object if dataset == "pku2" and name in ("video", "view") else np.int64)
     splits = split_columns(dataset, fields, plan.context, warnings)
     subsets = subset_columns(label, splits, plan.benchmarks)
     cols = {
@@ -84,7 +83,9 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
                            "same raw file under two names")
     table, masks = build_table(dataset, chunks, plan, warnings)
     n = len(ids)
-    sizes = np.concatenate([np.diff(c.offsets) for c in chunks]) * BYTES_PER_ROW if n else np.zeros(0)
+    layout = get_layout(plan.layout)
+    nj = layout.num_joints
+    sizes = np.concatenate([np.diff(c.offsets) for c in chunks]) * (nj * 3 * 4) if n else np.zeros(0)
     bench_names = [f"{b}_{s}" for b in plan.benchmarks for s in ("train", "test")]
     shard_tmp = out_dir / "shards.tmp"
     shutil.rmtree(shard_tmp, ignore_errors=True)
@@ -97,13 +98,13 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
     label = table.column("label").to_numpy()
     try:
         with H5Writer(out_dir / "samples.h5", dataset=dataset, ingest_version=INGEST_VERSION,
-                      normalization=normalization, layout=LAYOUT) as h5:
+                      normalization=normalization, layout=layout.name) as h5:
             i = 0
             for c in chunks:
                 rows = c.joints()
                 for j, sid in enumerate(c.ids):
                     a, b = int(c.offsets[j]), int(c.offsets[j + 1])
-                    x = rows[a:b].reshape(int(c.num_frames[j]), int(c.num_persons[j]), NUM_JOINTS, 3)
+                    x = rows[a:b].reshape(int(c.num_frames[j]), int(c.num_persons[j]), nj, 3)
                     h5.append(sid, int(c.label[j]), x)
                     meta = {"id": sid, "index": i, "label": int(label[i]),
                             "num_frames": int(c.num_frames[j]), "num_persons": int(c.num_persons[j]),
@@ -126,7 +127,7 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
     os.replace(shard_tmp, out_dir / "shards")
     meta = {"dataset": dataset, "ingest_version": INGEST_VERSION, "normalization": normalization,
             "benchmarks": list(plan.benchmarks), "num_classes": plan.num_classes,
-            "class_names": plan.class_names, "layout": LAYOUT}
+            "class_names": plan.class_names, "layout": layout.name}
     write_manifest(out_dir, table, meta)
     notes = {sid: v for c in chunks for sid, v in c.info["notes"].items()}
     files = {}
@@ -135,8 +136,16 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
     outputs = {str(p.relative_to(out_dir)): file_sha256(p)
                for p in [out_dir / "samples.h5", out_dir / "manifest.parquet",
                          *sorted((out_dir / "shards").rglob("*.tar"))]}
+    layout_card = layout.describe()
+    if layout.name != NATIVE_LAYOUT[dataset]:
+        # Joints the raw layout lacks were filled: say which, and from what.
+        layout_card["mapped"] = get_mapping(NATIVE_LAYOUT[dataset], layout.name).describe()
+    one_frame = sorted(sid for sid, v in notes.items() if any(s.startswith("1 frame") for s in v))
+    if one_frame:
+        warnings.append(f"{len(one_frame)} samples have a single frame (kept; their views repeat "
+                        f"the pose): {', '.join(one_frame[:10])}")
     card = {
-        "dataset": dataset, "ingest_version": INGEST_VERSION, "code_version": code_version(),
+        "dataset": dataset, "layout": layout.name, "layout_info": layout_card, "ingest_version": INGEST_VERSION, "code_version": code_version(),
         "num_samples": n, "num_classes": plan.num_classes, "class_names": plan.class_names,
         "benchmarks": {b: {s: int(masks[f"{b}_{s}"].sum()) for s in ("train", "test")}
                        for b in plan.benchmarks},

@@ -11,6 +11,7 @@ LAZY = {
     "ntu120": "slim.ingest.cmd_ingest:ntu120",
     "pku2": "slim.ingest.cmd_ingest:pku2",
     "synthetic": "slim.ingest.cmd_ingest:synthetic",
+    "nwucla": "slim.ingest.cmd_ingest:nwucla",
     "verify": "slim.ingest.cmd_verify:verify",
     "info": "slim.ingest.cmd_info:info",
     "show": "slim.ingest.cmd_show:show",
@@ -28,6 +29,7 @@ def main():
       slim-ingest synthetic --raw raw/synthetic --out data   # ingest it
       slim-ingest ntu120 --raw /datasets/nturgbd_skeletons_s001_to_s017 \\
                          --raw /datasets/nturgbd_skeletons_s018_to_s032 --out data
+      slim-ingest nwucla --raw all_sqe.zip --out data   # NW-UCLA, straight from the zip
       slim-ingest verify data/ntu120                   # re-check checksums and counts
       slim-ingest info data/ntu120                     # what is there
       slim-ingest show data/synthetic S001C001P001R001A001 --views --out sample.png

@@ -4,12 +4,28 @@ every command prints through."""
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
 from rich.console import Console
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+#: Width of output that goes to a file or a pipe (rich would use 80 columns): wide enough
+#: for the result tables, so that logs stay readable. $COLUMNS still wins when set.
+PIPE_WIDTH = 160
+
+
+def _width(stream) -> int | None:
+    """None (rich measures the terminal) on a terminal or with $COLUMNS, else PIPE_WIDTH."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return None if tty or os.environ.get("COLUMNS") else PIPE_WIDTH
+
+
+console = Console(stderr=False, highlight=False, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 class LazyGroup(click.Group):

@@ -28,6 +28,10 @@ def info(folder):
     t.add_column("value", justify="right")
     t.add_row("samples", str(card["num_samples"]))
     t.add_row("classes", str(card["num_classes"]))
+    lay = card.get("layout_info") or {"name": card.get("layout", "ntu25 (before layouts were recorded)")}
+    filled = (lay.get("mapped") or {}).get("filled_joints")
+    t.add_row("layout", f"{lay['name']}" + (f", {lay['joints']} joints" if "joints" in lay else "")
+              + (f"; filled: {', '.join(filled)}" if filled else ""))
     if len(frames):
         q = np.percentile(frames, [0, 5, 50, 95, 100]).astype(int)
         t.add_row("frames min/p5/median/p95/max", "/".join(map(str, q)))

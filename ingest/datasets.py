@@ -8,14 +8,36 @@ from pathlib import Path
 
 import numpy as np
 
-from slim.ingest import ntu_names, pku_reader
+from slim.ingest import ntu_names, nwucla, pku_reader
 from slim.ingest.center import finalize
 from slim.ingest.denoise import assemble
 from slim.ingest.ntu_reader import BadFile, parse_ntu
+from slim.ingest.topology import canonical_name, get_layout, get_mapping
 
-DATASETS = ("ntu60", "ntu120", "pku2", "synthetic")
+DATASETS = ("ntu60", "ntu120", "pku2", "synthetic", "nwucla")
 NTU_FIELDS = ntu_names.FIELDS
 PKU_FIELDS = ("video", "view", "start", "end")
+#: The layout each dataset's raw files are recorded in.
+NATIVE_LAYOUT = {"ntu60": "ntu25", "ntu120": "ntu25", "pku2": "ntu25", "synthetic": "ntu25",
+                 "nwucla": nwucla.NATIVE_LAYOUT}
+#: Datasets whose --raw may be a zip archive instead of a folder.
+ARCHIVE_OK = frozenset({"nwucla"})
+
+
+def fields_of(dataset: str) -> tuple[str, ...]:
+    """The manifest's dataset-specific columns."""
+    return {"pku2": PKU_FIELDS, "nwucla": nwucla.FIELDS}.get(dataset, NTU_FIELDS)
+
+
+def resolve_layout(dataset: str, layout: str | None) -> str:
+    """The layout name the samples are stored in: the dataset's native one (None), or
+    a target reachable by a registered mapping. Raises KeyError naming what exists."""
+    native = NATIVE_LAYOUT[dataset]
+    if layout is None or canonical_name(layout) == native:
+        return native
+    get_layout(layout)
+    get_mapping(native, layout)
+    return canonical_name(layout)
 
 
 @dataclass(frozen=True)
@@ -27,7 +49,8 @@ class Job:
 
 @dataclass
 class Sample:
-    """joints float32 [T, M, 25, 3] (metres, centred unless disabled)."""
+    """joints float32 [T, M, V, 3] (metres, centred unless disabled; V of the stored
+    layout)."""
     id: str
     label: int
     joints: np.ndarray
@@ -45,17 +68,32 @@ class Plan:
     class_names: list[str] = field(default_factory=list)
     benchmarks: tuple[str, ...] = ()
     context: dict = field(default_factory=dict)          # picklable, given to workers
+    layout: str = "ntu25"                                # stored layout (registered name)
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def plan(dataset: str, raw_dirs: list[Path]) -> Plan:
-    """Find the raw units of `dataset` under raw_dirs (recursive)."""
+def plan(dataset: str, raw_dirs: list[Path], layout: str | None = None) -> Plan:
+    """Find the raw units of `dataset` under raw_dirs (recursive; for nwucla also zip
+    archives). layout: the stored layout (None: the dataset's native one)."""
     if dataset == "pku2":
-        return _plan_pku(raw_dirs)
-    return _plan_ntu(dataset, raw_dirs)
+        p = _plan_pku(raw_dirs)
+    elif dataset == "nwucla":
+        p = _plan_nwucla(raw_dirs)
+    else:
+        p = _plan_ntu(dataset, raw_dirs)
+    p.layout = resolve_layout(dataset, layout)
+    return p
+
+
+def _plan_nwucla(raw: list[Path]) -> Plan:
+    files, skipped, warnings = nwucla.find_files(raw)
+    p = Plan(jobs=[Job(stem, (path,)) for stem, path in files.items()], skipped=skipped,
+             warnings=warnings, benchmarks=nwucla.BENCHMARKS,
+             class_names=list(nwucla.CLASS_NAMES), num_classes=len(nwucla.CLASS_NAMES))
+    return p
 
 
 def _plan_ntu(dataset: str, raw_dirs: list[Path]) -> Plan:
@@ -123,26 +161,70 @@ def _plan_pku(raw_dirs: list[Path]) -> Plan:
     return p
 
 
-def process(dataset: str, job: Job, center: bool, view: str = "none"
+def process(dataset: str, job: Job, center: bool, layout: str | None = None
             ) -> tuple[list[Sample], dict[str, str]]:
-    """Read one raw unit -> (samples, {raw file name: sha256}); `view`: see
-    `center.view_rotation`. Raises BadFile."""
+    """Read one raw unit -> (samples, {raw file name: sha256}); joints are stored in
+    `layout` (None: native; else mapped by topology.MAPPINGS). Raises BadFile."""
     if dataset == "pku2":
-        return _process_pku(job, center, view)
+        return _process_pku(job, center)
+    if dataset == "nwucla":
+        return _process_nwucla(job, center, layout)
     data = Path(job.paths[0]).read_bytes()
     hashes = {Path(job.paths[0]).name: sha256(data)}
-    sk = parse_ntu(data)
-    actors = assemble(sk.bodies, sk.num_frames)
-    notes = sk.warnings + actors.notes
-    try:
-        joints = finalize(actors.joints, notes, center=center, view=view)
-    except ValueError as e:
-        raise BadFile(f"no valid body: {e}") from None
+    joints, notes = ntu_sample_joints(data, center)
     f = ntu_names.parse_name(job.name)
     return [Sample(job.name, f["action"] - 1, joints, f, notes)], hashes
 
 
-def _process_pku(job: Job, center: bool, view: str = "none") -> tuple[list[Sample], dict[str, str]]:
+def _process_nwucla(job: Job, center: bool, layout: str | None) -> tuple[list[Sample], dict[str, str]]:
+    data = nwucla.read_bytes(job.paths[0])
+    hashes = {Path(job.paths[0]).name: sha256(data)}
+    joints, notes = nwucla.parse_file(data, job.name)
+    try:
+        joints = finalize(joints[:, None], notes, center=center,
+                          center_joint=get_layout(nwucla.NATIVE_LAYOUT).center_joint)
+    except ValueError as e:
+        raise BadFile(f"no valid frame: {e}") from None
+    target = resolve_layout("nwucla", layout)
+    if target != nwucla.NATIVE_LAYOUT:
+        joints = get_mapping(nwucla.NATIVE_LAYOUT, target).apply(joints)
+    return [Sample(job.name, nwucla.ACTIONS.index(nwucla.parse_name(job.name)["action"]),
+                   joints, nwucla.parse_name(job.name), notes)], hashes
+
+
+def ntu_actor_slots(data: bytes) -> tuple[np.ndarray, list[str]]:
+    """Bytes of one `.skeleton` file -> (actor slots float32 [T, S, 25, 3] after
+    denoising and two-actor assembly, notes). Raises BadFile."""
+    sk = parse_ntu(data)
+    actors = assemble(sk.bodies, sk.num_frames)
+    return actors.joints, sk.warnings + actors.notes
+
+
+def ntu_sample_joints(data: bytes, center: bool = True) -> tuple[np.ndarray, list[str]]:
+    """The whole ingest preprocessing of one NTU file (parse, denoise, two-actor assembly,
+    NaN-frame removal, centring): bytes -> (joints float32 [T, M, 25, 3], notes). Also
+    what `slim-eval predict` runs on a raw file. Raises BadFile."""
+    slots, notes = ntu_actor_slots(data)
+    try:
+        joints = finalize(slots, notes, center=center)
+    except ValueError as e:
+        raise BadFile(f"no valid body: {e}") from None
+    return joints, notes
+
+
+def pku_segment_joints(video: np.ndarray, start: int, end: int, notes: list[str],
+                       center: bool = True) -> np.ndarray:
+    """Frames start..end (1-based, inclusive) of a PKU-MMD video [F, 2, 25, 3] as a stored
+    sample: frames without anyone dropped, then `finalize` (centring). Returns float32
+    [T, M, 25, 3]; raises ValueError when no frame has a person in it."""
+    joints = video[start - 1: end]
+    joints = joints[joints.reshape(joints.shape[0], -1).sum(axis=1) != 0]
+    if joints.shape[0] == 0:
+        raise ValueError(f"no person in frames {start}-{end}")
+    return finalize(joints, notes, center=center)
+
+
+def _process_pku(job: Job, center: bool) -> tuple[list[Sample], dict[str, str]]:
     data = Path(job.paths[0]).read_bytes()
     label_bytes = Path(job.paths[1]).read_bytes()
     hashes = {Path(job.paths[0]).name: sha256(data),
@@ -156,16 +238,9 @@ def _process_pku(job: Job, center: bool, view: str = "none") -> tuple[list[Sampl
     out = []
     for seg in segments:
         seg_notes = list(notes)
-        joints = video[seg.start - 1: seg.end]
-        keep = joints.reshape(joints.shape[0], -1).sum(axis=1) != 0
-        joints = joints[keep]
         sid = f"{job.name}_{seg.line:04d}"
-        if joints.shape[0] == 0:
-            seg_notes.append(f"{sid}: no person in frames {seg.start}-{seg.end}, skipped")
-            notes.append(seg_notes[-1])
-            continue
         try:
-            joints = finalize(joints, seg_notes, center=center, view=view)
+            joints = pku_segment_joints(video, seg.start, seg.end, seg_notes, center)
         except ValueError as e:
             notes.append(f"{sid}: {e}, skipped")
             continue
@@ -179,6 +254,8 @@ def _process_pku(job: Job, center: bool, view: str = "none") -> tuple[list[Sampl
 def split_columns(dataset: str, fields: dict[str, np.ndarray], context: dict,
                   warnings: list[str]) -> dict[str, np.ndarray]:
     """bool [N] per `<benchmark>_<split>` from the manifest's field columns."""
+    if dataset == "nwucla":
+        return nwucla.split_columns(fields)
     if dataset != "pku2":
         return ntu_names.split_columns(dataset, fields["setup"], fields["camera"],
                                        fields["performer"])

@@ -1,13 +1,14 @@
 """samples.h5: ragged skeleton sequences stored flat, frame major, with offsets.
 
 Layout (DESIGN.md "Data contracts", docs/internals.md):
-  joints      float32 [R, 25, 3]  all persons of frame 0, then frame 1, ... (metres)
+  joints      float32 [R, V, 3]   all persons of frame 0, then frame 1, ... (metres)
   offsets     int64   [N + 1]     sample i owns rows offsets[i]:offsets[i+1]
   num_frames  int32   [N]
   num_persons int8    [N]
   label       int16   [N]         0-based
   id          utf-8 str [N]       the dataset's own id
-  attributes  dataset, ingest_version, normalization, layout
+  attributes  dataset, ingest_version, normalization, layout (a registered name,
+              slim.ingest.topology; V = that layout's joint count)
 
 The writer streams (never holds more than one chunk of rows) and writes to a temporary
 name that is renamed only when the file is complete, so a reader never sees a half file.
@@ -20,9 +21,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from slim.ingest.topology import NUM_JOINTS
+from slim.ingest.topology import Layout, get_layout
 
-#: Rows per HDF5 chunk along the frame axis: 4096 rows x 25 x 3 x 4 B = 1.2 MB, about
+#: Rows per HDF5 chunk along the frame axis: 4096 rows x 25 x 3 x 4 B (ntu25) = 1.2 MB, about
 #: 40 two-person samples; big enough for fast sequential writes, small enough that a
 #: random read of one sample touches one or two chunks.
 CHUNK_ROWS = 4096
@@ -33,6 +34,7 @@ class H5Writer:
     """Append samples one at a time; `close()` renames the finished file into place.
 
     Use as a context manager; an exception inside the block removes the temporary file.
+    `layout` is a registered layout name; it fixes V. Raises KeyError for an unknown one.
     """
 
     def __init__(self, path: str | os.PathLike, *, dataset: str, ingest_version: str,
@@ -40,12 +42,14 @@ class H5Writer:
         self.path = Path(path)
         self.tmp = self.path.with_name(self.path.name + ".tmp")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.num_joints = get_layout(layout).num_joints
+        nj = self.num_joints
         self._f = h5py.File(self.tmp, "w")
         self._f.attrs.update(dataset=dataset, ingest_version=ingest_version,
                              normalization=normalization, layout=layout)
         self._joints = self._f.create_dataset(
-            "joints", shape=(0, NUM_JOINTS, 3), maxshape=(None, NUM_JOINTS, 3),
-            dtype=np.float32, chunks=(chunk_rows, NUM_JOINTS, 3))
+            "joints", shape=(0, nj, 3), maxshape=(None, nj, 3),
+            dtype=np.float32, chunks=(chunk_rows, nj, 3))
         self._rows = 0
         self._offsets = [0]
         self._frames: list[int] = []
@@ -61,13 +65,15 @@ class H5Writer:
         return len(self._ids)
 
     def append(self, sample_id: str, label: int, joints: np.ndarray) -> int:
-        """Add one sample; joints: float32 [T, M, 25, 3] (metres). Returns its index."""
-        if joints.ndim != 4 or joints.shape[2:] != (NUM_JOINTS, 3):
-            raise ValueError(f"{sample_id}: joints must be [T, M, 25, 3], got {joints.shape}")
+        """Add one sample; joints: float32 [T, M, V, 3] (metres). Returns its index.
+        Raises ValueError on a wrong shape."""
+        nj = self.num_joints
+        if joints.ndim != 4 or joints.shape[2:] != (nj, 3):
+            raise ValueError(f"{sample_id}: joints must be [T, M, {nj}, 3], got {joints.shape}")
         t, m = joints.shape[:2]
         if t < 1 or not 1 <= m <= 2:
             raise ValueError(f"{sample_id}: need T >= 1 and 1 <= M <= 2, got T={t}, M={m}")
-        rows = np.ascontiguousarray(joints, dtype=np.float32).reshape(t * m, NUM_JOINTS, 3)
+        rows = np.ascontiguousarray(joints, dtype=np.float32).reshape(t * m, nj, 3)
         self._buf.append(rows)
         self._buf_rows += rows.shape[0]
         self._rows += rows.shape[0]
@@ -201,8 +207,17 @@ class H5Samples:
         """dataset, ingest_version, normalization, layout."""
         return self._load_meta()["attrs"]
 
+    def num_joints_stored(self) -> int:
+        """V of the joints dataset [R, V, 3]."""
+        return int(self._file()["joints"].shape[1])
+
+    @property
+    def layout(self) -> Layout:
+        """The samples' skeleton layout (attribute `layout`; raises KeyError if unknown)."""
+        return get_layout(self.attrs["layout"])
+
     def read(self, i: int) -> np.ndarray:
-        """Sample i as float32 [T, M, 25, 3] (metres)."""
+        """Sample i as float32 [T, M, V, 3] (metres)."""
         meta = self._load_meta()
         n = len(meta["num_frames"])
         if not -n <= i < n:
@@ -211,7 +226,7 @@ class H5Samples:
         a, b = int(meta["offsets"][i]), int(meta["offsets"][i + 1])
         self._file()
         rows = self._joints[a:b]
-        return rows.reshape(int(meta["num_frames"][i]), int(meta["num_persons"][i]), NUM_JOINTS, 3)
+        return rows.reshape(int(meta["num_frames"][i]), int(meta["num_persons"][i]), rows.shape[1], 3)
 
     def close(self) -> None:
         if self._f is not None:

@@ -87,3 +87,17 @@ def split_column(benchmark: str, split: str, subset: str | None = None) -> str:
     `xsub_train_1pct`."""
     name = f"{benchmark}_{split}"
     return f"{name}_{subset}" if subset else name
+
+
+def dataset_layout(where: str | os.PathLike):
+    """The skeleton layout (slim.ingest.topology.Layout) of an ingested dataset, from the
+    manifest's `slim.layout`. Raises FileNotFoundError (no manifest) or KeyError (a
+    layout this code does not know: re-ingest with this version)."""
+    from slim.ingest.topology import get_layout
+
+    path = _path(where)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no manifest here; run `slim-ingest <dataset> "
+                                f"--raw DIR --out DIR` first")
+    meta = decode_meta(pq.read_schema(path).metadata)
+    return get_layout(meta["layout"])

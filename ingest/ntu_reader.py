@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from slim.ingest.ntu_lines import parse_lines
-from slim.ingest.topology import NUM_JOINTS
+from slim.ingest.topology import NTU25
+
+# NTU-format data: the ntu25 layout.
+NUM_JOINTS = NTU25.num_joints
 
 JOINT_VALUES = 12   # x y z depthX depthY colorX colorY oW oX oY oZ trackingState
 BODY_HEADER = 10    # bodyID clippedEdges ... trackingState

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from slim.ingest import datasets
-from slim.ingest.center import VIEWS
-from slim.ingest.center import normalization as normalization_of
+from slim.ingest import datasets, nwucla
+from slim.ingest.ntu_reader import BadFile
+from slim.ingest.center import VIEWS, normalization_for, with_view
 from slim.ingest.versions import INGEST_VERSION
 from slim.ingest.work import chunk_jobs, chunk_path, process_chunk
 
@@ -40,6 +40,9 @@ class IngestConfig:
     shard_size_mb: float = 64.0
     center: bool = True
     chunk_files: int = 64
+    #: Stored skeleton layout: None = the dataset's own; another registered layout is
+    #: reached by a mapping (topology.MAPPINGS), e.g. nwucla with "ntu25" for transfer.
+    layout: str | None = None
     #: Body-centred view normalisation after centring: "none" | "yaw" | "full"
     #: (slim.ingest.center.view_rotation).
     view: str = "none"
@@ -47,28 +50,42 @@ class IngestConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def out_name(self) -> str:
+        """Folder under `out`: the dataset, plus `-<layout>` when mapped (nwucla-ntu25),
+        so the native and the mapped ingest live side by side."""
+        stored = datasets.resolve_layout(self.dataset, self.layout)
+        return self.dataset if stored == datasets.NATIVE_LAYOUT[self.dataset] else f"{self.dataset}-{stored}"
+
 
 def fingerprint(cfg: IngestConfig, jobs: list[datasets.Job]) -> str:
     """What decides the outputs: dataset, options, versions and every raw file's name,
     size and mtime. A changed fingerprint discards the parsed chunks of an older run."""
     h = hashlib.sha256()
-    opts = [cfg.dataset, cfg.center, cfg.chunk_files, INGEST_VERSION] + ([cfg.view] if cfg.view != "none" else [])
-    h.update(json.dumps(opts).encode())
+    h.update(json.dumps([cfg.dataset, cfg.center, cfg.chunk_files, INGEST_VERSION]).encode())
+    if cfg.layout is not None:
+        h.update(json.dumps(["layout", datasets.resolve_layout(cfg.dataset, cfg.layout)]).encode())
+    if cfg.view != "none":
+        h.update(json.dumps(["view", cfg.view]).encode())
     for job in jobs:
         for p in job.paths:
-            st = os.stat(p)
+            st = os.stat(nwucla.stat_path(p))
             h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
-def check_raw(raw: tuple[str, ...]) -> list[Path]:
+def check_raw(raw: tuple[str, ...], archives: bool = False) -> list[Path]:
+    """The --raw paths as Paths: folders, or (archives=True) also .zip files. Raises
+    IngestError naming the bad one."""
     if not raw:
         raise IngestError("no --raw folder given")
     dirs = []
     for r in raw:
         p = Path(r)
+        if archives and p.is_file() and p.suffix.lower() == ".zip":
+            dirs.append(p)
+            continue
         if not p.is_dir():
-            raise IngestError(f"--raw {r}: no such folder")
+            raise IngestError(f"--raw {r}: no such folder" + (" or .zip archive" if archives else ""))
         dirs.append(p)
     return dirs
 
@@ -79,15 +96,21 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
     same inputs does nothing; an interrupted run resumes from its finished chunks."""
     if cfg.dataset not in datasets.DATASETS:
         raise IngestError(f"unknown dataset {cfg.dataset!r}; one of {', '.join(datasets.DATASETS)}")
+    raw_dirs = check_raw(cfg.raw, archives=cfg.dataset in datasets.ARCHIVE_OK)
     if cfg.view not in VIEWS:
         raise IngestError(f"unknown view normalisation {cfg.view!r}; one of {', '.join(VIEWS)}")
-    raw_dirs = check_raw(cfg.raw)
-    plan = datasets.plan(cfg.dataset, raw_dirs)
+    try:
+        plan = datasets.plan(cfg.dataset, raw_dirs, cfg.layout)
+    except KeyError as e:
+        raise IngestError(f"--layout {cfg.layout}: {e.args[0]}") from None
+    except BadFile as e:
+        raise IngestError(str(e)) from None
     if not plan.jobs:
-        suffix = "AxxNyy-V.txt skeleton + label" if cfg.dataset == "pku2" else "*.skeleton"
+        suffix = {"pku2": "AxxNyy-V.txt skeleton + label", "nwucla": "aAA_sSS_eEE_vVV.json"}.get(
+            cfg.dataset, "*.skeleton")
         raise IngestError(f"no {suffix} files found under {', '.join(cfg.raw)} "
                           f"({len(plan.skipped)} skipped); point --raw at the dataset's folder")
-    out_dir = Path(cfg.out) / cfg.dataset
+    out_dir = Path(cfg.out) / cfg.out_name()
     fp = fingerprint(cfg, plan.jobs)
     card_path = out_dir / "card.json"
     if card_path.is_file():
@@ -108,7 +131,7 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
     todo = [k for k in range(len(chunks)) if not chunk_path(work, k).is_file()]
     if len(todo) < len(chunks):
         log(f"resuming: {len(chunks) - len(todo)} of {len(chunks)} chunks already parsed")
-    args = [(k, cfg.dataset, chunks[k], cfg.center, str(work), cfg.view) for k in todo]
+    args = [(k, cfg.dataset, chunks[k], cfg.center, str(work), plan.layout, cfg.view) for k in todo]
     with _Progress(progress) as bar:
         task = bar.add("parse + denoise", sum(len(chunks[k]) for k in todo))
         for summary in _map(process_chunk, args, cfg.workers):
@@ -122,7 +145,8 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
         from slim.ingest.assemble import assemble_outputs
         task = bar.add("write h5 + shards", len(plan.jobs))
         k_sizes = iter([len(c) for c in chunks])
-        normalization = normalization_of(cfg.center, cfg.view)
+        normalization = with_view(normalization_for(plan.layout) if cfg.center
+                                  else "none (raw camera coordinates, metres)", cfg.view)
         card = assemble_outputs(out_dir, cfg.dataset, [chunk_path(work, k) for k in range(len(chunks))],
                                 plan, normalization=normalization, shard_size_mb=cfg.shard_size_mb,
                                 config=cfg.to_dict(), fingerprint=fp,
@@ -185,11 +209,14 @@ class _Progress:
 
 
 def ingest(dataset: str, raw_dirs, out_root, *, workers: int = 0, progress: bool = False,
-           center: bool = True, shard_size_mb: float = 64.0, view: str = "none") -> Path:
-    """Make `out_root/<dataset>` from raw folders (a path or a list); returns that folder.
-    Quiet and in-process by default: the call other stages' tests use."""
+           center: bool = True, shard_size_mb: float = 64.0, layout: str | None = None,
+           view: str = "none") -> Path:
+    """Make `out_root/<dataset>` (`<dataset>-<layout>` when mapped) from raw folders (a
+    path or a list); returns that folder. Quiet and in-process by default: the call
+    other stages' tests use."""
     raw = (raw_dirs,) if isinstance(raw_dirs, (str, os.PathLike)) else tuple(raw_dirs)
     cfg = IngestConfig(dataset=dataset, raw=tuple(str(r) for r in raw), out=str(out_root),
-                       workers=workers, center=center, shard_size_mb=shard_size_mb, view=view)
+                       workers=workers, center=center, shard_size_mb=shard_size_mb, layout=layout,
+                       view=view)
     out, _ = run(cfg, progress=progress, log=lambda s: None)
     return out

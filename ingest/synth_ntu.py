@@ -29,7 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from slim.ingest.synth_camera import Camera, project, quaternions
-from slim.ingest.topology import NUM_JOINTS, PARENTS
+from slim.ingest.topology import NTU25
+
+# NTU-format data: the ntu25 layout.
+NUM_JOINTS = NTU25.num_joints
+PARENTS = NTU25.parents
 
 BODY_ID_BASE = 2 ** 56
 JITTER_M = 0.006

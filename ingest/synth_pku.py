@@ -33,7 +33,10 @@ from slim.ingest.synth_camera import make_setup_cameras
 from slim.ingest.synth_motions import Action, Pose, animate, draw_frames, idle, smoothstep
 from slim.ingest.synth_ntu import JITTER_M
 from slim.ingest.synth_skeleton import axis_rot, make_performer, pose_in_world
-from slim.ingest.topology import NUM_JOINTS
+from slim.ingest.topology import NTU25
+
+# NTU-format data: the ntu25 layout.
+NUM_JOINTS = NTU25.num_joints
 
 VIEWS = {"L": 2, "M": 1, "R": 3}  # view letter -> camera id of synth_camera
 INSTANCES_PER_VIDEO = 5

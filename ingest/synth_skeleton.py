@@ -22,7 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slim.ingest.topology import MIRROR_PERM, NUM_JOINTS, PARENTS, TOPO_ORDER
+from slim.ingest.topology import NTU25
+
+# NTU-format data: the ntu25 layout.
+MIRROR_PERM = NTU25.mirror_perm
+NUM_JOINTS = NTU25.num_joints
+PARENTS = NTU25.parents
+TOPO_ORDER = NTU25.topo_order
 
 #: (direction in the body frame, length in metres for a 1.75 m adult, proportion group)
 #: of the bone from PARENTS[j] to j; the root has no bone.

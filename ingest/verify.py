@@ -17,6 +17,8 @@ from slim.ingest.manifest import read_manifest
 EXPECTED = {
     "ntu60": {"num_samples": 56578, "xsub": (40091, 16487), "xview": (37646, 18932)},
     "ntu120": {"num_samples": 113945, "xsub": (63026, 50919), "xset": (54468, 59477)},
+    # ingest/nwucla.py: xview is the standard protocol; xsub is this project's split.
+    "nwucla": {"num_samples": 1484, "xview": (1020, 464), "xsub": (724, 760)},
 }
 
 
@@ -51,6 +53,16 @@ def verify(folder: str | Path, *, check_shards: bool = True) -> list[str]:
                      ("num_persons", h5.num_persons)):
         if not np.array_equal(table.column(col).to_numpy(), arr):
             problems.append(f"manifest column {col} differs from samples.h5")
+    try:
+        layout = h5.layout
+        if h5.num_joints_stored() != layout.num_joints:
+            problems.append(f"samples.h5 has {h5.num_joints_stored()} joints, its layout "
+                            f"{layout.name} has {layout.num_joints}")
+    except KeyError as e:
+        problems.append(f"samples.h5: {e.args[0]}")
+    if meta.get("layout") != h5.attrs.get("layout") or card.get("layout", meta.get("layout")) != meta.get("layout"):
+        problems.append(f"layout differs: samples.h5 {h5.attrs.get('layout')!r}, manifest "
+                        f"{meta.get('layout')!r}, card {card.get('layout')!r}")
     if not np.array_equal(table.column("index").to_numpy(), np.arange(n)):
         problems.append("manifest index is not 0..N-1")
     rows = np.diff(h5.offsets)

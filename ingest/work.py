@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from slim.ingest.center import rotate_view
 from slim.ingest.datasets import Job, process
 from slim.ingest.ntu_reader import BadFile
-from slim.ingest.topology import NUM_JOINTS
+from slim.ingest.topology import get_layout
 
 
 def chunk_path(work_dir: Path, k: int) -> Path:
@@ -20,14 +21,18 @@ def chunk_path(work_dir: Path, k: int) -> Path:
 
 def process_chunk(args: tuple) -> dict:
     """Worker entry point (module level: spawn-safe). args = (k, dataset, jobs, center,
-    work_dir[, view]). Writes chunk k and returns its summary {k, samples, skipped}."""
-    k, dataset, jobs, center, work_dir = args[:5]
-    view = args[5] if len(args) > 5 else "none"
+    work_dir, layout[, view]) (layout: the stored layout's name; view: see
+    center.view_rotation). Writes chunk k and returns its summary {k, samples, skipped}."""
+    k, dataset, jobs, center, work_dir, layout = args[:6]
+    view = args[6] if len(args) > 6 else "none"
+    nj = get_layout(layout).num_joints
     joints, ids, labels, frames, persons, offsets = [], [], [], [], [], [0]
     fields, notes, skipped, files = [], {}, [], {}
     for job in jobs:
         try:
-            samples, hashes = process(dataset, job, center, view)
+            samples, hashes = process(dataset, job, center, layout)
+            for s in samples:
+                s.joints = rotate_view(s.joints, view, layout)
         except BadFile as e:
             skipped.append({"file": Path(job.paths[0]).name, "reason": str(e)})
             continue
@@ -37,7 +42,7 @@ def process_chunk(args: tuple) -> dict:
         files.update(hashes)
         for s in samples:
             t, m = s.joints.shape[:2]
-            joints.append(s.joints.reshape(t * m, NUM_JOINTS, 3))
+            joints.append(s.joints.reshape(t * m, nj, 3))
             offsets.append(offsets[-1] + t * m)
             ids.append(s.id)
             labels.append(s.label)
@@ -48,7 +53,7 @@ def process_chunk(args: tuple) -> dict:
                 notes[s.id] = s.notes
     info = {"fields": fields, "notes": notes, "skipped": skipped, "files": files}
     arrays = {
-        "joints": np.concatenate(joints) if joints else np.zeros((0, NUM_JOINTS, 3), np.float32),
+        "joints": np.concatenate(joints) if joints else np.zeros((0, nj, 3), np.float32),
         "offsets": np.asarray(offsets, np.int64),
         "num_frames": np.asarray(frames, np.int32),
         "num_persons": np.asarray(persons, np.int8),
@@ -78,7 +83,7 @@ class Chunk:
             self.info = json.loads(z["info"].tobytes().decode())
 
     def joints(self) -> np.ndarray:
-        """float32 [R, 25, 3], the chunk's rows (sample i: offsets[i]:offsets[i+1])."""
+        """float32 [R, V, 3], the chunk's rows (sample i: offsets[i]:offsets[i+1])."""
         with np.load(self.path, allow_pickle=False) as z:
             return z["joints"]
 

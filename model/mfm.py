@@ -1,23 +1,25 @@
 """Masked feature modelling loss (Eq. 4, iBOT-style): cross-entropy between teacher and
 student patch-token distributions on masked tokens only; mean over each view's masked
-tokens, then mean over views."""
+tokens, then mean over views, written as one weighted sum over a fixed-size list of
+tokens (`slim.model.masked`: padding entries weigh 0), so its shapes never depend on
+the data."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 
-def mfm_loss(teacher_probs: torch.Tensor, student_logits: torch.Tensor, view_of_token: torch.Tensor,
-             num_views: int, student_temp: float = 0.1) -> torch.Tensor:
-    """teacher_probs: [N_m, K] targets of the masked tokens (rows sum to 1);
-    student_logits: [N_m, K] student head logits of the same tokens;
-    view_of_token: int64 [N_m] index (0 .. num_views-1) of the view each token belongs to.
-    Returns a scalar: mean over views with >= 1 masked token of the mean CE of their tokens
-    (0 with a graph when nothing is masked)."""
+def mfm_loss(teacher_probs: torch.Tensor, student_logits: torch.Tensor, weight: torch.Tensor,
+             student_temp: float = 0.1) -> torch.Tensor:
+    """teacher_probs: [U, K] targets of the listed tokens (rows sum to 1; padding rows may
+    be anything finite, e.g. 0); student_logits: [U, K] student head logits of the same
+    tokens; weight: float [U], 1 / (masked tokens of the token's view * views with a
+    masked token), 0 for padding (`masked_token_index`, `token_weights`).
+    Returns a float32 scalar: sum_i weight_i * CE_i = the mean over views with >= 1 masked
+    token of the mean CE of their tokens (0 with a graph when nothing is masked). The
+    softmax and the sum run in float32 whatever the autocast dtype of the logits."""
     if student_logits.shape[0] == 0:
-        return student_logits.sum() * 0.0
-    ce = -(teacher_probs * F.log_softmax(student_logits.float() / student_temp, dim=-1)).sum(-1)  # [N_m]
-    counts = torch.bincount(view_of_token, minlength=num_views).to(ce.dtype)  # [num_views]
-    per_view = ce.new_zeros(num_views).index_add_(0, view_of_token, ce)
-    has = counts > 0
-    return (per_view[has] / counts[has]).mean()
+        return student_logits.float().sum() * 0.0
+    logp = F.log_softmax(student_logits.float() / student_temp, dim=-1)
+    ce = -(teacher_probs.float() * logp).sum(-1)                                 # [U]
+    return (ce * weight.float()).sum()

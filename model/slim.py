@@ -13,6 +13,7 @@ from .encoder import Encoder, EncoderConfig
 from .glcl import glcl_loss
 from .head import DINOHead, HeadConfig
 from .koleo import koleo_loss
+from .masked import masked_token_index
 from .mfm import mfm_loss
 from .params import param_spec
 from .sinkhorn import sinkhorn_knopp
@@ -83,16 +84,25 @@ class SLiM(nn.Module):
 
     # -- loss ---------------------------------------------------------------------------
 
-    def forward(self, batch: dict, teacher_temp: float) -> dict[str, torch.Tensor]:
+    def forward(self, batch: dict, teacher_temp: float | torch.Tensor) -> dict[str, torch.Tensor]:
         return self.forward_loss(batch, teacher_temp)
 
-    def forward_loss(self, batch: dict, teacher_temp: float) -> dict[str, torch.Tensor]:
+    def forward_loss(self, batch: dict, teacher_temp: float | torch.Tensor) -> dict[str, torch.Tensor]:
         """batch: the pipeline's pretraining batch:
         "global" float [B, 2, T, V, C], "global_mask" bool [B, 2, T/P_T * V],
-        "locals" [{"x" [B, n_s, T_s, V, C], "mask" bool [B, n_s, T_s/P_T * V], "anchor" int [n_s]}].
-        teacher_temp: teacher softmax temperature of this step (student's is cfg.student_temp).
+        "locals" [{"x" [B, n_s, T_s, V, C], "mask" bool [B, n_s, T_s/P_T * V], "anchor" int [n_s]}],
+        and, from the pipeline's collate, "mfm_index" int64 [U] / "mfm_weight" float32 [U]
+        (`slim.model.masked.masked_token_index`: the masked global tokens, padded to a
+        fixed bound U). Without them they are computed here from "global_mask" (eager
+        only: that size depends on the data).
+        teacher_temp: teacher softmax temperature of this step (student's is
+        cfg.student_temp); a 0-dim tensor keeps a compiled step from recompiling.
+
         The student runs once per view length (all views of that length batched), the
-        teacher once over the 2B unmasked global views."""
+        teacher once over the 2B unmasked global views. With the collate's index the step
+        has static shapes and no host-device synchronisation (no `.item()`, no boolean
+        gather): `torch.compile(fullgraph=True)` takes it whole. The losses, softmaxes,
+        Sinkhorn-Knopp and KoLeo run in float32 under autocast."""
         cfg = self.cfg
         dev = self.student.cls_token.device
         g = batch["global"].to(dev, non_blocking=True)
@@ -115,7 +125,9 @@ class SLiM(nn.Module):
                 t_logits = self.teacher_heads["glcl"](t_g["cls"])              # [2B, K]
                 t_probs = sinkhorn_knopp(t_logits, teacher_temp, cfg.sinkhorn_iterations).view(2, b, -1)
             cls_list = [s_g["cls"]]                                            # view 0, 1: globals
-            targets = [(0, 1), (1, 0)]                                         # (anchor, student view)
+            # (anchor, student view) per term: the globals target each other, then each
+            # local view its anchor (the anchors are data: kept on the device).
+            anchors = [torch.tensor([0, 1], device=dev)]
             view = 2
             for scale in batch.get("locals", []):
                 x = scale["x"].to(dev, non_blocking=True)
@@ -123,22 +135,30 @@ class SLiM(nn.Module):
                 if n_s == 0:
                     continue
                 m = _views_first(scale["mask"].to(dev, non_blocking=True))
-                cls_list.append(self.student(_views_first(x), m if bool(m.any()) else None)["cls"])
-                for j, a in enumerate(scale["anchor"].tolist()):
-                    targets.append((int(a), view + j))
+                # An all-False mask leaves the tokens exactly as without a mask.
+                cls_list.append(self.student(_views_first(x), m)["cls"])
+                anchors.append(scale["anchor"].to(dev, non_blocking=True).to(torch.int64))
                 view += n_s
+            views = torch.arange(view, device=dev)
+            views = torch.where(views < 2, 1 - views, views)                   # 1, 0, 2, 3, ...
+            targets = torch.stack([torch.cat(anchors), views], dim=1)         # [terms, 2]
             s_logits = self.heads["glcl"](torch.cat(cls_list)).view(view, b, -1)  # [S, B, K]
             out["glcl"] = glcl_loss(t_probs, s_logits, targets, cfg.student_temp)
-            out["glcl_terms"] = torch.tensor(len(targets))
+            out["glcl_terms"] = torch.tensor(view)
             loss = loss + cfg.glcl_weight * out["glcl"]
 
         if do_mfm:
-            sp = s_g["patches"].flatten(1, 2)[gm]                               # [N_m, D] masked only
+            index, weight = batch.get("mfm_index"), batch.get("mfm_weight")
+            if index is None or weight is None:
+                index, weight = masked_token_index(batch["global_mask"])
+            index = index.to(dev, non_blocking=True)
+            weight = weight.to(dev, non_blocking=True)
+            sp = s_g["patches"].flatten(0, 2).index_select(0, index)           # [U, D]
             with torch.no_grad():
-                tp = t_g["patches"].flatten(1, 2)[gm]
-                t_probs_p = sinkhorn_knopp(self.teacher_heads["mfm"](tp), teacher_temp, cfg.sinkhorn_iterations)
-            view_of_token = torch.nonzero(gm)[:, 0]                             # [N_m], row-major like gm's boolean index
-            out["mfm"] = mfm_loss(t_probs_p, self.heads["mfm"](sp), view_of_token, 2 * b, cfg.student_temp)
+                tp = t_g["patches"].flatten(0, 2).index_select(0, index)
+                t_probs_p = sinkhorn_knopp(self.teacher_heads["mfm"](tp), teacher_temp,
+                                           cfg.sinkhorn_iterations, valid=weight > 0)
+            out["mfm"] = mfm_loss(t_probs_p, self.heads["mfm"](sp), weight, cfg.student_temp)
             loss = loss + cfg.mfm_weight * out["mfm"]
 
         if cfg.koleo_weight > 0:

@@ -12,45 +12,59 @@ the mirror permutation is folded into the frame gather (`mirror_source`), the jo
 S is multiplied only into views that were bone-scaled and the coordinate map K only
 into views that were rotated or mirrored; `apply_augment` (any J, K) stays the general
 path and the tests check that both agree.
+
+The skeleton facts (tree, mirror pairs, groups) come from the data's layout
+(slim.ingest.topology.Layout); every function takes it (default ntu25) and its
+matrices are built once per layout (`operators(layout)`).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from slim.ingest.topology import GROUP_OF_JOINT, MIRROR_PERM, NUM_JOINTS, PARENTS, TOPO_ORDER
+from functools import lru_cache
+
+from slim.ingest.topology import NTU25, Layout
 
 from .config import PipelineConfig
 
 
-def _ancestor_matrix() -> np.ndarray:
-    """A[j, k] = 1 when bone k (child k -> its parent) lies on the path root -> j.
+class LayoutOperators:
+    """The fixed matrices of one layout's augmentations.
 
-    Built parent-before-child (TOPO_ORDER), never in index order.
+    ancestors: [V, V], A[j, k] = 1 when bone k (child k -> its parent) lies on the path
+    root -> j (built parent-before-child, never in index order); bone_matrix: [V, V],
+    bone_j = joint_j - joint_parent(j) (row of the root is zero); child_of: torch [V, V],
+    C[k, w] = 1 where w is the parent of joint k (bone_matrix = I - C); mirror_runs: the
+    mirror permutation as (dst, src, length) block copies.
     """
-    a = np.zeros((NUM_JOINTS, NUM_JOINTS))
-    for j in TOPO_ORDER:
-        p = PARENTS[j]
-        if p >= 0:
-            a[j] = a[p]
-            a[j, j] = 1.0
-    return a
+
+    def __init__(self, layout: Layout):
+        v = layout.num_joints
+        a = np.zeros((v, v))
+        for j in layout.topo_order:
+            p = layout.parents[j]
+            if p >= 0:
+                a[j] = a[p]
+                a[j, j] = 1.0
+        bone = np.eye(v)
+        for j, p in enumerate(layout.parents):
+            if p < 0:
+                bone[j, j] = 0.0
+            else:
+                bone[j, p] = -1.0
+        child_of = np.eye(v) - bone
+        child_of[layout.root] = 0.0  # the root has no bone
+        self.layout, self.num_joints = layout, v
+        self.ancestors, self.bone_matrix = a, bone
+        self.child_of = torch.from_numpy(child_of)
+        self.mirror_runs = _runs(layout.mirror_perm)
 
 
-#: [V, V] path matrix: joint j = root + sum_k ANCESTORS[j, k] * bone_k.
-ANCESTORS = _ancestor_matrix()
-#: [V, V] bone matrix: bone_j = joint_j - joint_parent(j) (row of the root is zero).
-BONE_MATRIX = np.eye(NUM_JOINTS)
-for _j, _p in enumerate(PARENTS):
-    if _p < 0:
-        BONE_MATRIX[_j, _j] = 0.0
-    else:
-        BONE_MATRIX[_j, _p] = -1.0
-del _j, _p
-#: [V, V] C[k, w] = 1 where w is the parent of joint k: BONE_MATRIX = I - C.
-_CHILD_OF = np.eye(NUM_JOINTS) - BONE_MATRIX
-_CHILD_OF[PARENTS.index(-1)] = 0.0  # the root has no bone
-_CHILD_OF_TORCH = torch.from_numpy(_CHILD_OF)
+@lru_cache(maxsize=None)
+def operators(layout: Layout) -> LayoutOperators:
+    """The (cached) LayoutOperators of `layout`."""
+    return LayoutOperators(layout)
 
 
 def rotation_matrices(alpha: np.ndarray, beta: np.ndarray, gamma: np.ndarray) -> np.ndarray:
@@ -68,40 +82,43 @@ def rotation_matrices(alpha: np.ndarray, beta: np.ndarray, gamma: np.ndarray) ->
     return rz @ ry @ rx
 
 
-def scaling_matrices(factors: np.ndarray) -> np.ndarray:
+def scaling_matrices(factors: np.ndarray, layout: Layout = NTU25) -> np.ndarray:
     """Joint-mixing matrices of bone-aware scaling (Algorithm 4).
 
-    factors: [N, G] (one per semantic group, GROUP_NAMES order) -> [N, V, V]. Bone j
+    factors: [N, G] (one per semantic group of `layout`, in its order) -> [N, V, V]. Bone j
     (child j) is multiplied by its group's factor, keeping its direction; joints are
     rebuilt from the unchanged root trajectory, parent before child. Written as
     I + A diag(s - 1) B so that factors of exactly 1 give exactly the identity.
     """
-    s = factors[:, GROUP_OF_JOINT] - 1.0  # [N, V], per child joint
+    ops = operators(layout)
+    v = ops.num_joints
+    s = factors[:, layout.group_of_joint] - 1.0  # [N, V], per child joint
     # (A * s) @ B = a - a @ C with one [N * V, V] @ [V, V] product: each entry of a @ C
     # has at most one non-zero term (one child of w lies on the path to v), so this is
     # exact in any summation order. torch, not numpy: a product this size would start
     # OpenBLAS threads, which keep spinning (and burning CPU) after the call.
-    a = torch.from_numpy((ANCESTORS[None] * s[:, None, :]).reshape(-1, NUM_JOINTS))
-    sb = (a - a @ _CHILD_OF_TORCH).numpy().reshape(-1, NUM_JOINTS, NUM_JOINTS)
-    return np.eye(NUM_JOINTS) + sb
+    a = torch.from_numpy((ops.ancestors[None] * s[:, None, :]).reshape(-1, v))
+    sb = (a - a @ ops.child_of).numpy().reshape(-1, v, v)
+    return np.eye(v) + sb
 
 
-def mirror_matrices(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mirror_matrices(flags: np.ndarray, layout: Layout = NTU25) -> tuple[np.ndarray, np.ndarray]:
     """Mirroring (Algorithm 3) as a joint permutation and an x reflection.
 
-    flags: bool [N] -> P: [N, V, V] (x'[v] = x[MIRROR_PERM[v]] where flagged),
+    flags: bool [N] -> P: [N, V, V] (x'[v] = x[mirror_perm[v]] where flagged),
     F: [N, 3, 3] (diag(-1, 1, 1) where flagged).
     """
     n = flags.shape[0]
-    perm = np.where(flags[:, None], MIRROR_PERM[None, :], np.arange(NUM_JOINTS)[None, :])
-    p = np.zeros((n, NUM_JOINTS, NUM_JOINTS))
-    p[np.arange(n)[:, None], np.arange(NUM_JOINTS)[None, :], perm] = 1.0
+    v = layout.num_joints
+    perm = np.where(flags[:, None], layout.mirror_perm[None, :], np.arange(v)[None, :])
+    p = np.zeros((n, v, v))
+    p[np.arange(n)[:, None], np.arange(v)[None, :], perm] = 1.0
     f = np.tile(np.eye(3), (n, 1, 1))
     f[:, 0, 0] = np.where(flags, -1.0, 1.0)
     return p, f
 
 
-def _draw(n: int, cfg: PipelineConfig, rng: np.random.Generator):
+def _draw(n: int, cfg: PipelineConfig, rng: np.random.Generator, layout: Layout):
     """The random draws of n views' augmentations, in the one order both
     `sample_augment` and `sample_augment_parts` consume the generator."""
     deg = np.pi / 180.0
@@ -111,29 +128,30 @@ def _draw(n: int, cfg: PipelineConfig, rng: np.random.Generator):
     ax = rng.uniform(-cfg.rot_xz_deg, cfg.rot_xz_deg, size=(3, n)) * deg
     ay = rng.uniform(-cfg.rot_y_deg, cfg.rot_y_deg, size=n) * deg
     factors = rng.uniform(cfg.scale_range[0], cfg.scale_range[1],
-                          size=(n, len(set(GROUP_OF_JOINT))))
+                          size=(n, len(layout.groups)))
     return rot, mir, sca, ax, ay, factors
 
 
-def sample_augment(n: int, cfg: PipelineConfig, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def sample_augment(n: int, cfg: PipelineConfig, rng: np.random.Generator,
+                   layout: Layout = NTU25) -> tuple[np.ndarray, np.ndarray]:
     """Draw augmentations for n views: J [N, V, V] (joint mixing) and K [N, 3, 3]
     (coordinate map). Each of rotation, mirroring, scaling is applied with its own
     probability; views without any get exact identities."""
-    rot, mir, sca, ax, ay, factors = _draw(n, cfg, rng)
+    rot, mir, sca, ax, ay, factors = _draw(n, cfg, rng, layout)
     r = rotation_matrices(np.where(rot, ax[0], 0.0), np.where(rot, ay, 0.0),
                           np.where(rot, ax[2], 0.0))
     factors = np.where(sca[:, None], factors, 1.0)
-    p, f = mirror_matrices(mir)
-    return scaling_matrices(factors) @ p, r @ f
+    p, f = mirror_matrices(mir, layout)
+    return scaling_matrices(factors, layout) @ p, r @ f
 
 
 
-def sample_augment_parts(n: int, cfg: PipelineConfig, rng: np.random.Generator) -> dict:
+def sample_augment_parts(n: int, cfg: PipelineConfig, rng: np.random.Generator,
+                         layout: Layout = NTU25) -> dict:
     """The same draws as `sample_augment` (same generator use, same distribution), in
     the factored form the batch transform applies cheaply:
 
-      mirror: bool [N]            views whose joints are permuted by MIRROR_PERM
+      mirror: bool [N]            views whose joints are permuted by layout.mirror_perm
                                   (J = S @ P_mirror; the permutation is a gather);
       scaled: int64 [N_s]         views with bone scaling, and
       scale: float32 [N_s, V, V]  their S (exactly `scaling_matrices` of their factors);
@@ -142,7 +160,7 @@ def sample_augment_parts(n: int, cfg: PipelineConfig, rng: np.random.Generator) 
 
     Composing them gives `sample_augment`'s J = S @ P and K exactly.
     """
-    rot, mir, sca, ax, ay, factors = _draw(n, cfg, rng)
+    rot, mir, sca, ax, ay, factors = _draw(n, cfg, rng, layout)
     k = np.tile(np.eye(3), (n, 1, 1))
     on = np.flatnonzero(rot)
     if on.size:
@@ -150,7 +168,7 @@ def sample_augment_parts(n: int, cfg: PipelineConfig, rng: np.random.Generator) 
     k[:, :, 0] = np.where(mir[:, None], -k[:, :, 0], k[:, :, 0])  # R @ diag(-1, 1, 1)
     scaled = np.flatnonzero(sca)
     return {"mirror": mir, "scaled": scaled,
-            "scale": scaling_matrices(factors[scaled]).astype(np.float32),
+            "scale": scaling_matrices(factors[scaled], layout).astype(np.float32),
             "coord": k.astype(np.float32), "coord_on": rot | mir}
 
 
@@ -179,7 +197,8 @@ def apply_augment(x: np.ndarray, op: tuple[torch.Tensor, torch.Tensor]) -> np.nd
     return y.reshape(n, t, v, c).numpy()
 
 
-def augment_views(x: np.ndarray, cfg: PipelineConfig, rng: np.random.Generator) -> np.ndarray:
+def augment_views(x: np.ndarray, cfg: PipelineConfig, rng: np.random.Generator,
+                  layout: Layout = NTU25) -> np.ndarray:
     """Draw and apply skeleton-aware augmentations to every view independently.
 
     x: float32 [N, T, V, 3] (metres) -> float32 [N, T, V, 3]; unchanged when
@@ -187,17 +206,20 @@ def augment_views(x: np.ndarray, cfg: PipelineConfig, rng: np.random.Generator) 
     """
     if not cfg.augment or x.shape[0] == 0:
         return x
-    return apply_augment(x, augment_operators(*sample_augment(x.shape[0], cfg, rng)))
+    return apply_augment(x, augment_operators(*sample_augment(x.shape[0], cfg, rng, layout)))
 
 
-def mirror_source(flat: np.ndarray) -> np.ndarray:
+def mirror_source(flat: np.ndarray, layout: Layout = NTU25) -> np.ndarray:
     """Frames and their joint-mirrored copies, so that a view's mirror permutation is
     part of its frame gather: flat [R, V, C] -> [2R, V, C], rows R + r hold
-    flat[r][MIRROR_PERM] (P_mirror applied; the x sign flip is in the view's K)."""
+    flat[r][layout.mirror_perm] (P_mirror applied; the x sign flip is in the view's K).
+    Raises ValueError when V is not the layout's joint count."""
+    if flat.shape[1] != layout.num_joints:
+        raise ValueError(f"frames have {flat.shape[1]} joints, layout {layout.name} has {layout.num_joints}")
     r = flat.shape[0]
     out = np.empty((2 * r,) + flat.shape[1:], dtype=flat.dtype)
     out[:r] = flat
-    for dst, src, n in _MIRROR_RUNS:  # block copies: a fancy index moves 12 B at a time
+    for dst, src, n in operators(layout).mirror_runs:  # block copies: a fancy index moves 12 B at a time
         out[r:, dst:dst + n] = flat[:, src:src + n]
     return out
 
@@ -212,8 +234,6 @@ def _runs(perm: np.ndarray) -> list[tuple[int, int, int]]:
             runs.append((d, s, 1))
     return runs
 
-
-_MIRROR_RUNS = _runs(MIRROR_PERM)
 
 
 def apply_augment_parts(x: np.ndarray, parts: dict, lo: int = 0) -> np.ndarray:

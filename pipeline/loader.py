@@ -20,6 +20,10 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from slim.ingest.manifest import dataset_layout
+from slim.ingest.topology import NTU25, Layout
+
+from .collate import add_mfm_index
 from .config import PipelineConfig
 from .sources import H5Dataset, list_shards, slot_shards, split_rows, stream_samples
 from .transform import pretrain_batch
@@ -33,9 +37,13 @@ def _rng(*words: int) -> np.random.Generator:
     return np.random.default_rng([int(w) for w in words])
 
 
-def to_torch(batch: dict, items: list[dict]) -> dict:
-    """numpy batch from `pretrain_batch` + its items -> the documented torch batch."""
-    return {
+def to_torch(batch: dict, items: list[dict], cfg: PipelineConfig | None = None,
+             layout: Layout = NTU25) -> dict:
+    """numpy batch from `pretrain_batch` + its items -> the documented torch batch; with
+    cfg, also the fixed-size masked-token index ("mfm_index", "mfm_weight":
+    `slim.pipeline.collate.add_mfm_index`; `layout` is the data's skeleton layout, whose
+    widest group bounds the tube masks' overshoot)."""
+    out = {
         "global": torch.from_numpy(batch["global"]),
         "global_mask": torch.from_numpy(batch["global_mask"]),
         "locals": [{"x": torch.from_numpy(s["x"]), "mask": torch.from_numpy(s["mask"]),
@@ -44,6 +52,7 @@ def to_torch(batch: dict, items: list[dict]) -> dict:
         "label": torch.tensor([it["label"] for it in items], dtype=torch.int64),
         "ids": [it["id"] for it in items],
     }
+    return add_mfm_index(out, cfg, layout) if cfg is not None else out
 
 
 class PretrainStream(torch.utils.data.IterableDataset):
@@ -59,6 +68,8 @@ class PretrainStream(torch.utils.data.IterableDataset):
         self.rank, self.world_size = int(rank), int(world_size)
         self.num_workers = max(int(num_workers), 1)
         self.source, self.start_step, self.end_step = source, int(start_step), end_step
+        # The skeleton layout travels with the data (manifest `slim.layout`).
+        self.layout = dataset_layout(self.data_dir)
         if source == "h5":
             self.h5 = H5Dataset(self.data_dir, split=f"{benchmark}_train")
             n = len(self.h5)
@@ -108,7 +119,8 @@ class PretrainStream(torch.utils.data.IterableDataset):
 
     def _batch(self, items: list[dict], step: int) -> dict:
         rng = _rng(self.seed, _TRANSFORM, self.rank, step)
-        return to_torch(pretrain_batch([it["joints"] for it in items], self.cfg, rng), items)
+        return to_torch(pretrain_batch([it["joints"] for it in items], self.cfg, rng, self.layout),
+                        items, self.cfg, self.layout)
 
     def _iter_shards(self, w: int) -> Iterator[dict]:
         slots = self.world_size * self.num_workers
@@ -137,13 +149,16 @@ class PretrainLoader:
     """Iterable of pretraining batches (see build_pretrain_loader); endless unless
     end_step is given. `steps_per_epoch` = epoch_samples // (batch_size * world_size)."""
 
-    def __init__(self, stream: PretrainStream, num_workers: int):
+    def __init__(self, stream: PretrainStream, num_workers: int, pin_memory: bool = False,
+                 prefetch: int = 4):
         self.stream = stream
         self.steps_per_epoch = stream.steps_per_epoch
         self.epoch_samples = stream.epoch_samples
+        # Persistent workers keep their open HDF5 handles and imports when the loader is
+        # iterated again; pinned batches let the trainer copy to a GPU without blocking.
         self.loader = torch.utils.data.DataLoader(
-            stream, batch_size=None, num_workers=num_workers,
-            persistent_workers=False, prefetch_factor=4 if num_workers else None)
+            stream, batch_size=None, num_workers=num_workers, pin_memory=pin_memory,
+            persistent_workers=num_workers > 0, prefetch_factor=max(int(prefetch), 1) if num_workers else None)
 
     def __iter__(self):
         return iter(self.loader)
@@ -158,23 +173,30 @@ def build_pretrain_loader(data_dir: str | os.PathLike, benchmark: str, cfg: Pipe
                           batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1,
                           num_workers: int = 0, epoch_samples: int | None = None,
                           source: str = "h5", start_step: int = 0,
-                          end_step: int | None = None) -> PretrainLoader:
+                          end_step: int | None = None, pin_memory: bool = False,
+                          prefetch: int = 4) -> PretrainLoader:
     """Pretraining batches of `batch_size` samples per rank for steps start_step,
-    start_step + 1, ... (until end_step, exclusive, or forever):
+    start_step + 1, ... (until end_step, exclusive, or forever); V and the skeleton rules
+    of the views come from the dataset's layout (manifest `slim.layout`):
 
       global      float32 [B, 2, global_len, V, C]  one person per sample, re-centred
       global_mask bool    [B, 2, global_len // patch_t * V]  True = masked (always)
       locals      [{x: float32 [B, n_s, T_s, V, C], mask: bool [B, n_s, T_s // patch_t * V],
                     anchor: int64 [n_s]} per scale, longest first]
       index int64 [B] (rows of samples.h5), label int64 [B], ids list[str]
+      mfm_index int64 [U], mfm_weight float32 [U]  the masked global tokens, padded to
+                    U = mfm_capacity(cfg, B, N) (the same at every step: static shapes)
 
     Every rank yields the same number of batches (no DDP hang on uneven data).
+    pin_memory: batches in page-locked memory (set when training on a GPU: the trainer
+    then copies them with non_blocking=True); prefetch: batches each worker keeps ready
+    (DataLoader prefetch_factor; num_workers * prefetch batches in flight).
     """
     stream = PretrainStream(data_dir, benchmark, cfg, batch_size, seed=seed, rank=rank,
                             world_size=world_size, num_workers=num_workers,
                             epoch_samples=epoch_samples, source=source,
                             start_step=start_step, end_step=end_step)
-    return PretrainLoader(stream, num_workers)
+    return PretrainLoader(stream, num_workers, pin_memory=pin_memory, prefetch=prefetch)
 
 
 # --- evaluation ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from slim.ingest.topology import CENTER_JOINT
+from slim.ingest.topology import NTU25, Layout
 
 from .augment import apply_augment_parts, mirror_source, sample_augment_parts
 from .config import PipelineConfig
@@ -42,9 +42,11 @@ def pick_persons(samples: list[np.ndarray], rng: np.random.Generator
     return np.concatenate(chosen, axis=0).astype(np.float32, copy=False), starts
 
 
-def recentre(flat: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Re-centre each sequence on its CENTER_JOINT (SpineMid) at its first present frame
-    (DESIGN.md decision 7); absent frames stay zero.
+def recentre(flat: np.ndarray, starts: np.ndarray, center_joint: int = NTU25.center_joint
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Re-centre each sequence on the layout's centre joint (ntu25: SpineMid, 1;
+    kinect_v1_20: Spine, 1) at its first present frame (DESIGN.md decision 7); absent
+    frames stay zero.
 
     flat: float32 [R, V, C], starts: int64 [B + 1] -> (centred flat [R, V, C],
     first: int64 [B] absolute row of the first present frame, length: int64 [B] frames
@@ -62,27 +64,33 @@ def recentre(flat: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     empty = first == big
     first = np.where(empty, starts[:-1], first)
     last = np.where(empty, starts[1:] - 1, last)
-    centre = flat[first, CENTER_JOINT]  # [B, C]
+    centre = flat[first, center_joint]  # [B, C]
     out = flat - centre[sample][:, None, :] * present[:, None, None]
     return out, first, last - first + 1
 
 
 def pretrain_batch(samples: list[np.ndarray], cfg: PipelineConfig, rng: np.random.Generator,
-                   timings: dict | None = None, clock=time.perf_counter) -> dict:
-    """Views, augmentations and masks for a batch.
+                   layout: Layout = NTU25, timings: dict | None = None,
+                   clock=time.perf_counter) -> dict:
+    """Views, augmentations and masks for a batch of samples of skeleton `layout` (the
+    data's, from samples.h5 / the manifest: it decides the centre joint, the mirror
+    permutation, the bone tree of scaling and the groups of tube masking).
 
     samples: B arrays float32 [T_i, M_i, V, C] (metres) -> dict of numpy arrays:
       global: float32 [B, 2, global_len, V, C]; global_mask: bool [B, 2, grid * V];
       locals: list (one per scale, longest first) of {x: float32 [B, n_s, T_s, V, C],
       mask: bool [B, n_s, T_s // patch_t * V], anchor: int64 [n_s]}, n_s = 2 * count.
     timings, when given, accumulates seconds per stage (views, augment, mask) of `clock`
-    (wall time by default; time.process_time for CPU time).
+    (wall time by default; time.process_time for CPU time). Raises ValueError when the
+    samples' V is not the layout's joint count.
     """
     clock = _Clock(timings, clock)
     b = len(samples)
     flat, starts = pick_persons(samples, rng)
-    flat, first, length = recentre(flat, starts)
     v, c = flat.shape[1:]
+    if v != layout.num_joints:
+        raise ValueError(f"samples have {v} joints, layout {layout.name} has {layout.num_joints}")
+    flat, first, length = recentre(flat, starts, layout.center_joint)
 
     g_start, g_len = sample_global_intervals(length, cfg.global_ratio, rng)  # [B, 2]
     g_start = g_start + first[:, None]
@@ -96,15 +104,15 @@ def pretrain_batch(samples: list[np.ndarray], cfg: PipelineConfig, rng: np.rando
     nvs = [s.shape[1] for _, s, _, _ in views]
     lens = np.repeat([n for n, _, _, _ in views], [b * nv for nv in nvs])
     clock("views")
-    parts = sample_augment_parts(lens.size, cfg, rng) if cfg.augment else None
+    parts = sample_augment_parts(lens.size, cfg, rng, layout) if cfg.augment else None
     if parts is not None and parts["mirror"].any():
         # Mirroring is a joint permutation: gather mirrored views from a permuted copy.
-        src, mirror_rows = mirror_source(flat), flat.shape[0] * parts["mirror"]
+        src, mirror_rows = mirror_source(flat, layout), flat.shape[0] * parts["mirror"]
     else:
         src, mirror_rows = flat, np.zeros(lens.size, dtype=np.int64)
     clock("augment")
     p = np.where(np.arange(lens.size) < b * nvs[0], 1.0, cfg.mask_local_p)
-    masks = view_masks(lens, cfg, rng, p)
+    masks = view_masks(lens, cfg, rng, p, layout)
     clock("mask")
     out: dict = {"locals": []}
     at = 0

@@ -134,8 +134,11 @@ def test_transfer_checks_layouts(world, tmp_path):
     shutil.copytree(data, other, ignore=shutil.ignore_patterns("shards"))
     table, meta = read_manifest(other)
     meta = {k: v for k, v in meta.items() if not k.startswith("slim.")}
+    write_manifest(other, table, {**meta, "layout": "kinect_v1_20"})
+    with pytest.raises(TargetError, match="kinect_v1_20, 20 joints"):  # the data says 20 joints
+        api.transfer(run, other, epochs=1, device="cpu")
     write_manifest(other, table, {**meta, "layout": "openpose-18"})
-    with pytest.raises(TargetError, match="layouts differ"):
+    with pytest.raises(TargetError, match="unknown skeleton layout 'openpose-18'"):
         api.transfer(run, other, epochs=1, device="cpu")
 
 

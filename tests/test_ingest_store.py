@@ -34,7 +34,7 @@ def test_h5_round_trip_ragged(tmp_path):
 def test_h5_writer_error_removes_tmp(tmp_path):
     with pytest.raises(RuntimeError):
         with H5Writer(tmp_path / "s.h5", dataset="t", ingest_version="1", normalization="",
-                      layout="") as w:
+                      layout="ntu25") as w:
             w.append("a", 0, np.zeros((2, 1, 25, 3), np.float32))
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
@@ -49,3 +49,17 @@ def test_manifest_round_trip(tmp_path):
     assert meta["benchmarks"] == ["xsub"] and meta["class_names"][2] == "c"
     assert meta["dataset"] == "toy" and meta["ingest_version"] == "1"
     assert table.schema.metadata[b"slim.dataset"] == b"toy"
+
+
+def test_h5_layout_fixes_the_joint_count_and_travels_with_the_file(tmp_path):
+    x = np.random.default_rng(0).normal(size=(4, 1, 20, 3)).astype(np.float32)
+    with H5Writer(tmp_path / "s.h5", dataset="t", ingest_version="1", normalization="",
+                  layout="kinect_v1_20") as w:
+        w.append("a", 0, x)
+        with pytest.raises(ValueError, match=r"\[T, M, 20, 3\]"):
+            w.append("b", 0, np.zeros((2, 1, 25, 3), np.float32))
+    h = H5Samples(tmp_path / "s.h5")
+    assert h.layout.name == "kinect_v1_20" and h.num_joints_stored() == 20
+    np.testing.assert_array_equal(h.read(0), x)
+    with pytest.raises(KeyError, match="unknown skeleton layout"):
+        H5Writer(tmp_path / "u.h5", dataset="t", ingest_version="1", normalization="", layout="nope")

@@ -7,11 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from slim.ingest.center import finalize, view_rotation
+from slim.ingest.center import finalize as _finalize, rotate_view, view_rotation
 from slim.ingest.run import ingest
-from slim.ingest.topology import JOINT_INDEX as J
+from slim.ingest.topology import NTU25
+
+J = NTU25.joint_index
 
 from fixtures_path import FIX
+
+
+def finalize(x, notes, view="none", layout="ntu25"):
+    """Ingest's order for one sample: centring (finalize), then the view rotation."""
+    return rotate_view(_finalize(x, notes), view, layout)
 
 
 def rot_y(deg):
@@ -95,6 +102,20 @@ def test_second_actor_and_absent_frames():
     np.testing.assert_allclose(got, want, atol=2e-5)
     d = np.linalg.norm(got[3, 1, J["SpineMid"]] - got[3, 0, J["SpineMid"]])
     assert d == pytest.approx(np.linalg.norm(x[3, 1, J["SpineMid"]] - x[3, 0, J["SpineMid"]]), abs=1e-5)
+
+
+def test_kinect_v1_layout_uses_its_own_joint_names():
+    from slim.ingest.topology import get_layout
+    v1 = get_layout("kinect_v1_20").joint_index
+    body = front_body()
+    x = np.zeros((body.shape[0], 1, 20, 3), np.float32)
+    for name, i in v1.items():  # the v1 joints at the NTU joints they correspond to
+        x[:, 0, i] = body[:, J[{"HipCenter": "SpineBase", "Spine": "SpineMid",
+                                "ShoulderCenter": "SpineShoulder"}.get(name, name)]]
+    r = rot_y(-110) @ rot_x(18)
+    want = rotate_view(_finalize(x.copy(), [], center_joint=v1["Spine"]), "full", "kinect_v1_20")
+    got = rotate_view(_finalize(camera(x, r), [], center_joint=v1["Spine"]), "full", "kinect_v1_20")
+    np.testing.assert_allclose(got, want, atol=2e-5)
 
 
 def test_ingest_records_the_view_and_reruns_when_it_changes(tmp_path):

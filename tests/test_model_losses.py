@@ -9,6 +9,7 @@ import torch.multiprocessing as mp
 from slim.model.glcl import glcl_loss
 from slim.model.head import DINOHead, HeadConfig
 from slim.model.koleo import koleo_loss
+from slim.model.masked import token_weights
 from slim.model.mfm import mfm_loss
 from slim.model.sinkhorn import sinkhorn_knopp
 
@@ -60,7 +61,7 @@ def test_mfm_hand_computed_mean_per_view_then_over_views():
     teacher = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     student = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0], [math.log(3.0), 0.0]])
     views = torch.tensor([0, 0, 2])  # view 1 has no masked token: left out of the mean
-    got = mfm_loss(teacher, student, views, num_views=3, student_temp=1.0)
+    got = mfm_loss(teacher, student, token_weights(views, num_views=3), student_temp=1.0)
     want = ((math.log(2) + math.log(4 / 3)) / 2 + math.log(4)) / 2
     assert got.item() == pytest.approx(want, abs=1e-6)
 

@@ -1,53 +1,70 @@
 import numpy as np
 import pytest
 
-from slim.ingest.topology import GROUPS, NUM_JOINTS
+from slim.ingest.topology import LAYOUTS, NTU25
 from slim.pipeline.config import PipelineConfig
-from slim.pipeline.masking import RUN_JOINTS, draw_tubes, random_masks, tube_masks, view_masks
+from slim.pipeline.masking import draw_tubes, random_masks, run_table, tube_masks, view_masks
 
-RUNS = {tuple(np.flatnonzero(r)) for r in RUN_JOINTS}
+NUM_JOINTS = NTU25.num_joints
+each_layout = pytest.mark.parametrize("lay", list(LAYOUTS.values()), ids=list(LAYOUTS))
 
 
-def test_run_table_holds_every_contiguous_run_of_every_group():
-    expected = {tuple(sorted(g[s:s + w])) for g in GROUPS.values()
+def _runs(lay):
+    return {tuple(np.flatnonzero(r)) for r in run_table(lay).joints}
+
+
+RUNS = _runs(NTU25)
+
+
+def _n_runs(g):
+    return len(g) * (len(g) + 1) // 2
+
+
+@each_layout
+def test_run_table_holds_every_contiguous_run_of_every_group(lay):
+    expected = {tuple(sorted(g[s:s + w])) for _, g in lay.groups
                 for w in range(1, len(g) + 1) for s in range(len(g) - w + 1)}
-    assert RUNS == expected and len(RUNS) == 15 + 21 + 21 + 10 + 10
+    assert _runs(lay) == expected and len(_runs(lay)) == sum(_n_runs(g) for _, g in lay.groups)
+    assert len(RUNS) == 15 + 21 + 21 + 10 + 10
 
 
+@each_layout
 @pytest.mark.parametrize("grid_t", [8, 4, 2, 1])
-def test_tube_mask_counts_within_range(grid_t):
+def test_tube_mask_counts_within_range(grid_t, lay):
     rng = np.random.default_rng(grid_t)
     cfg = PipelineConfig()
-    m = tube_masks(np.full(300, grid_t), cfg.mask_ratio, cfg.a_min_for(grid_t), 0.5, rng)
-    assert m.shape == (300, grid_t, NUM_JOINTS)
-    n = grid_t * NUM_JOINTS
+    m = tube_masks(np.full(300, grid_t), cfg.mask_ratio, cfg.a_min_for(grid_t), 0.5, rng, layout=lay)
+    assert m.shape == (300, grid_t, lay.num_joints)
+    n = grid_t * lay.num_joints
     c = m.reshape(300, -1).sum(1)
     # At least N_mask >= round(0.5 N); overshoot below one tube row (width <= 6).
     assert c.min() >= round(0.5 * n) and c.max() <= min(n, round(0.9 * n) + 5)
 
 
-def test_every_tube_is_a_contiguous_run_of_one_group_over_consecutive_patches():
+@each_layout
+def test_every_tube_is_a_contiguous_run_of_one_group_over_consecutive_patches(lay):
     rng = np.random.default_rng(0)
     for grid_t in (8, 4, 2, 1):
         k = 500
         joints, t0, h = draw_tubes(np.full(k, grid_t), np.full(k, 200), np.full(k, 8.0),
-                                   np.full(k, 100.0), rng)
-        assert {tuple(np.flatnonzero(r)) for r in joints} <= RUNS
+                                   np.full(k, 100.0), rng, lay)
+        assert {tuple(np.flatnonzero(r)) for r in joints} <= _runs(lay)
         assert np.all(t0 >= 0) and np.all(h >= 1) and np.all(t0 + h <= grid_t)
     w = joints.sum(1)
     assert np.all(h == 1)  # grid_t = 1 leaves one patch
-    assert w.min() == 1 and w.max() == 6
+    assert w.min() == 1 and w.max() == max(len(g) for _, g in lay.groups)
 
 
-def test_mixed_grids_in_one_call_leave_rows_beyond_each_grid_empty():
+@each_layout
+def test_mixed_grids_in_one_call_leave_rows_beyond_each_grid_empty(lay):
     cfg = PipelineConfig()
     rng = np.random.default_rng(5)
     lens = np.array([64, 32, 16, 8] * 25)
-    m = view_masks(lens, cfg, rng)
-    assert m.shape == (100, 8, NUM_JOINTS)
+    m = view_masks(lens, cfg, rng, layout=lay)
+    assert m.shape == (100, 8, lay.num_joints)
     for i, n in enumerate(lens):
         g = n // 8
-        assert not m[i, g:].any() and m[i, :g].sum() >= round(0.5 * g * NUM_JOINTS)
+        assert not m[i, g:].any() and m[i, :g].sum() >= round(0.5 * g * lay.num_joints)
 
 
 def test_local_masks_drawn_with_probability_and_random_ablation_exact():

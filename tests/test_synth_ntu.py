@@ -14,7 +14,9 @@ from slim.ingest.synth_camera import make_setup_cameras
 from slim.ingest.synth_motions import SINGLE, animate, choose_classes
 from slim.ingest.synth_ntu import record_file
 from slim.ingest.synth_skeleton import forward_kinematics, make_performer, pose_in_world
-from slim.ingest.topology import BONES, MIRROR_PERM
+from slim.ingest.topology import NTU25
+
+BONES, MIRROR_PERM = NTU25.bones, NTU25.mirror_perm
 
 CFG = SynthConfig(classes=4, performers=4, per_class=1, seed=7)
 NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})\.skeleton")

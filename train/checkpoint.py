@@ -137,7 +137,8 @@ def export_encoder(run_dir: str | os.PathLike) -> Path:
     load_model_state(model, payload["model"], path)
     extra = {"run": run_dir.name, "step": int(step), "total_steps": int(payload["total_steps"]),
              "code_version": payload["versions"]["code"], "source": "teacher",
-             "dataset": payload["run"].get("dataset"), "benchmark": payload["run"].get("benchmark")}
+             "dataset": payload["run"].get("dataset"), "benchmark": payload["run"].get("benchmark"),
+             "layout": payload["run"].get("layout")}
     return save_encoder(out, model.teacher, extra=extra)
 
 

@@ -58,6 +58,7 @@ class ScheduleConfig:
 class DataConfig:
     global_batch: int = 768       # summed over ranks; must divide by the world size
     num_workers: int = 8          # DataLoader workers per rank
+    prefetch: int = 4             # batches each worker prepares ahead (DataLoader prefetch_factor)
     source: Literal["h5", "shards"] = "h5"
 
 
@@ -71,7 +72,8 @@ class CheckpointConfig:
 class RunConfig:
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: Literal["bf16", "none"] = "bf16"   # bf16 autocast on GPU only; CPU runs in float32
+    amp: Literal["bf16", "none"] = "bf16"   # bf16 autocast on GPU; CPU runs in float32 ...
+    amp_cpu: bool = False                    # ... unless this is set too (tests the GPU policy on a CPU)
     compile: bool = False                    # torch.compile the model
     log_every: int = 10                      # steps between metrics lines
     tensorboard: bool = True                 # when the tensorboard package is installed
@@ -91,7 +93,7 @@ class PretrainConfig:
 
 #: Keys that may change between a run and its resumption (they do not change what is
 #: computed, only how fast or how it is reported).
-RUNTIME_KEYS = ("data.num_workers", "run.device", "run.compile", "run.log_every", "run.tensorboard",
+RUNTIME_KEYS = ("data.num_workers", "data.prefetch", "run.device", "run.compile", "run.log_every", "run.tensorboard",
                 "run.threads", "checkpoint.every_steps", "checkpoint.keep_last")
 
 PRESETS: dict[str, dict] = {

@@ -2,13 +2,19 @@
 -> (bf16 autocast on GPU) -> backward -> last-layer freeze -> clip -> step -> EMA ->
 metrics -> checkpoint. The same code runs in one process and under torchrun (DDP).
 
+The step never waits for the device: shapes are static (the collate's masked-token
+index), the schedules enter as host floats or 0-dim device tensors, and losses, the
+gradient norm and the non-finite / stop flags are read back only at "sync points":
+every `run.log_every` steps, at checkpoints and at the end (one readback for the
+window; a non-finite loss is reported with the first step and the batch ids it
+occurred at).
+
 The run folder is resumed by itself: when it holds a checkpoint of a compatible config,
 training continues from it, bit for bit on CPU (the batches are a function of the step,
 the RNG states and the optimizer are restored)."""
 from __future__ import annotations
 
 import contextlib
-import math
 import signal
 import time
 from pathlib import Path
@@ -112,12 +118,56 @@ def _resume_state(cfg: PretrainConfig, run_dir: Path, data_dir: Path, benchmark:
     return replace_runtime(saved, cfg), payload
 
 
-def _clip(model, max_norm: float) -> float:
+def _clip(model, max_norm: float) -> torch.Tensor:
     """Clip the student encoder and each head separately (released DINOv2 code);
-    returns the largest pre-clip norm."""
+    returns the largest pre-clip norm as a 0-dim float32 tensor on the device (read
+    back only when logged)."""
     norms = [torch.nn.utils.clip_grad_norm_(model.student.parameters(), max_norm)]
     norms += [torch.nn.utils.clip_grad_norm_(h.parameters(), max_norm) for h in model.heads.values()]
-    return float(torch.stack([n.detach().float().cpu() for n in norms]).max())
+    return torch.stack([n.detach().float() for n in norms]).max()
+
+
+def autocast_for(device: torch.device, amp: str, amp_cpu: bool = False):
+    """The step's autocast context: bf16 on CUDA when amp == "bf16"; on CPU only when
+    amp_cpu is also set (CPU bf16 is slower than float32 on most CPUs: off by default,
+    used to test the GPU policy on a CPU); otherwise no autocast."""
+    if amp == "bf16" and (device.type == "cuda" or (device.type == "cpu" and amp_cpu)):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """The batch's tensors (also inside "locals") on `device`, copied without blocking
+    the host (from pinned memory when the loader pins it); other values as they are."""
+    if device.type == "cpu":
+        return batch
+
+    def move(v):
+        if isinstance(v, torch.Tensor):
+            return v.to(device, non_blocking=True)
+        if isinstance(v, list):
+            return [move(x) for x in v]
+        if isinstance(v, dict):
+            return {k: move(x) for k, x in v.items()}
+        return v
+    return move(batch)
+
+
+def with_data_layout(cfg: PretrainConfig, data_dir: Path) -> tuple[PretrainConfig, str | None]:
+    """`cfg` with model.encoder.num_joints set to the dataset's layout (manifest
+    `slim.layout`): the model's joint count comes from the data, never from a default.
+    Returns (config, layout name); unchanged with None when the folder has no manifest
+    (tests that feed batches directly)."""
+    from slim.ingest.manifest import dataset_layout
+
+    from .configtools import apply
+    if not (Path(data_dir) / "manifest.parquet").is_file():
+        return cfg, None
+    try:
+        layout = dataset_layout(data_dir)
+    except KeyError as e:
+        raise TrainingError(f"{data_dir}: {e.args[0]}", "re-ingest the dataset with this version of slim-ingest") from None
+    return apply(cfg, {"model.encoder.num_joints": layout.num_joints}), layout.name
 
 
 def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Path, preset: str = "custom",
@@ -148,6 +198,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         if d.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         du.barrier(d)
+        cfg, layout_name = with_data_layout(cfg, data_dir)
         cfg, payload = _resume_state(cfg, run_dir, data_dir, benchmark)
         epoch_steps, epoch_note = steps_per_epoch(cfg, data_dir, benchmark)
         sched = make_schedules(cfg, epoch_steps)
@@ -164,7 +215,8 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             f"({cfg.data.global_batch}/{cfg.optim.lr_ref_batch}) for global batch {cfg.data.global_batch} "
             f"({per_rank} per process)")
         say(f"{total} steps = {cfg.schedule.epochs} epochs; {epoch_note}")
-        run_info = {"data": str(data_dir), "dataset": data_dir.name, "benchmark": benchmark}
+        run_info = {"data": str(data_dir), "dataset": data_dir.name, "benchmark": benchmark,
+                    "layout": layout_name}
         if d.is_main:
             header = (f"resolved config of {run_dir.name} (preset {preset}); effective lr {peak:.6g}; "
                       f"{total} steps; {epoch_note}")
@@ -202,11 +254,12 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                 model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
         if cfg.run.compile:
             net = torch.compile(net)
-        autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                    if d.device.type == "cuda" and cfg.run.amp == "bf16" else contextlib.nullcontext())
+        autocast = autocast_for(d.device, cfg.run.amp, cfg.run.amp_cpu)
 
         source = batch_source or pipeline_source(data_dir, benchmark, cfg.pipeline, seed=cfg.run.seed,
-                                                 num_workers=cfg.data.num_workers, source=cfg.data.source)
+                                                 num_workers=cfg.data.num_workers, source=cfg.data.source,
+                                                 pin_memory=d.device.type == "cuda",
+                                                 prefetch=cfg.data.prefetch)
         batches = source(start, d.rank, d.world_size, per_rank)
         log = MetricsLog(run_dir, tensorboard=cfg.run.tensorboard, enabled=d.is_main)
         log.drop_after(start)
@@ -228,7 +281,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             du.barrier(d)
             return path
 
-        window = {"t0": time.perf_counter(), "wait": 0.0, "steps": 0}
+        window = _new_window()
         step = start
         status = "finished"
         try:
@@ -238,33 +291,47 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                 window["wait"] += time.perf_counter() - t_wait
                 v = sched.at(step)
                 set_step_values(optimizer, v["lr"], v["wd"])
+                # A 0-dim device tensor: no recompilation when the temperature changes.
+                temp = torch.full((), v["teacher_temp"], dtype=torch.float32, device=d.device)
                 with autocast:
-                    out = net(batch, v["teacher_temp"])
+                    out = net(to_device(batch, d.device), temp)
                 loss = out["loss"]
-                # One small collective per step: every rank learns whether any rank saw a
-                # non-finite loss or a stop signal, so all take the same branch.
-                flags = torch.tensor([0.0 if math.isfinite(float(loss.detach())) else 1.0,
-                                      1.0 if stop.signal else 0.0], device=d.device)
-                du.all_reduce_(flags, d, "max")
-                if flags[0] > 0:
-                    _non_finite(d, step, out, batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if v["last_layer_frozen"]:
                     drop_last_layer_grads(optimizer)
-                grad_norm = _clip(model, cfg.optim.clip_grad) if cfg.optim.clip_grad > 0 else float("nan")
+                grad_norm = _clip(model, cfg.optim.clip_grad) if cfg.optim.clip_grad > 0 else None
                 optimizer.step()
                 model.update_teacher(v["momentum"])
                 step += 1
                 window["steps"] += 1
+                window["losses"].append(torch.stack([out[k].detach().float() for k in LOSS_KEYS]))
+                window["ids"].append(batch.get("ids", []))
+                stopping = stop_after is not None and step >= stop_after
+                logging = step % cfg.run.log_every == 0 or step == total
+                saving = step % cfg.checkpoint.every_steps == 0 or step == total
                 stats = None
-                if step % cfg.run.log_every == 0 or step == total:
-                    stats = _stats(d, out, v, grad_norm, window, cfg.data.global_batch)
-                    log.log({"step": step, **stats})
-                    window = {"t0": time.perf_counter(), "wait": 0.0, "steps": 0}
+                # A signal is seen at once by one process; ranks agree on it at sync points.
+                if logging or saving or stopping or (stop.signal and not d.active):
+                    # The sync point: one readback for the window. Every rank learns whether
+                    # any rank saw a non-finite loss or a stop signal, so all take the same branch.
+                    losses = torch.stack(window["losses"])                    # [steps, 4]
+                    finite = torch.isfinite(losses).all(1).float()
+                    flags = torch.stack([1.0 - finite.min(), torch.tensor(1.0 if stop.signal else 0.0,
+                                                                         device=finite.device)])
+                    du.all_reduce_(flags, d, "max")
+                    flags = flags.tolist()
+                    if flags[0] > 0:
+                        _non_finite(d, step - len(window["ids"]), losses, finite, window["ids"])
+                    if logging:
+                        stats = _stats(d, out, v, grad_norm, window, cfg.data.global_batch)
+                        log.log({"step": step, **stats})
+                    asked = flags[1] > 0 or stopping
+                    window = _new_window() if logging else {**window, "losses": [], "ids": []}
+                else:
+                    asked = False
                 bar.update(step, stats)
-                asked = flags[1] > 0 or (stop_after is not None and step >= stop_after)
-                if step % cfg.checkpoint.every_steps == 0 or step == total or asked:
+                if saving or asked:
                     path = save(step)
                     if path is not None and not bar.live:
                         say(f"checkpoint {path}")
@@ -301,11 +368,20 @@ def _finish(d: du.Dist, run_dir: Path, say) -> dict:
     return read_run(run_dir)
 
 
-def _stats(d: du.Dist, out: dict, v: dict, grad_norm: float, window: dict, global_batch: int) -> dict:
-    """Losses averaged over ranks, schedule values, throughput and memory of the window."""
+def _new_window() -> dict:
+    """What the loop keeps between sync points: timing, and each step's losses (device
+    tensors [4], LOSS_KEYS order) and batch ids."""
+    return {"t0": time.perf_counter(), "wait": 0.0, "steps": 0, "losses": [], "ids": []}
+
+
+def _stats(d: du.Dist, out: dict, v: dict, grad_norm: torch.Tensor | None, window: dict,
+           global_batch: int) -> dict:
+    """Losses of the last step averaged over ranks, its schedule values and gradient norm
+    (this rank's: nan when clipping is off), throughput and memory of the window."""
     losses = torch.stack([out[k].detach().float() for k in LOSS_KEYS])
     du.all_reduce_(losses, d, "sum")
     losses = (losses / d.world_size).tolist()
+    grad_norm = float(grad_norm) if grad_norm is not None else float("nan")
     elapsed = max(time.perf_counter() - window["t0"], 1e-9)
     return {**dict(zip(LOSS_KEYS, losses)), "lr": v["lr"], "wd": v["wd"], "momentum": v["momentum"],
             "teacher_temp": v["teacher_temp"], "last_layer_frozen": v["last_layer_frozen"],
@@ -313,10 +389,19 @@ def _stats(d: du.Dist, out: dict, v: dict, grad_norm: float, window: dict, globa
             "data_wait": window["wait"] / elapsed, "memory_mb": memory_mb(d.device)}
 
 
-def _non_finite(d: du.Dist, step: int, out: dict, batch: dict):
-    """Every rank raises together (so none hangs in a collective), naming the samples."""
-    mine = {k: float(out[k].detach()) for k in LOSS_KEYS}
-    ids = list(batch.get("ids", [])) if mine["loss"] != mine["loss"] or math.isinf(mine["loss"]) else []
+def _non_finite(d: du.Dist, first_step: int, losses: torch.Tensor, finite: torch.Tensor, ids: list):
+    """Every rank raises together (so none hangs in a collective), naming the samples of
+    the first step with a non-finite loss. first_step: the step index of row 0 of
+    losses [steps, 4] (LOSS_KEYS order); finite: [steps] 1.0 where all four are finite;
+    ids: each step's batch ids."""
+    finite = finite.cpu()
+    bad_rows = torch.nonzero(finite == 0).flatten().tolist()
+    row = bad_rows[0] if bad_rows else len(ids) - 1
+    step = first_step + row
+    mine = dict(zip(LOSS_KEYS, losses[row].cpu().tolist()))
+    ids = list(ids[row]) if bad_rows else []
+    if d.active:  # the ranks may differ in their first bad step: report the earliest
+        step = min(du.gather_objects(step if bad_rows else 2**62, d))
     every = du.gather_objects({"rank": d.rank, "losses": mine, "ids": ids}, d)
     bad = [e for e in every if e["ids"]]
     detail = "; ".join(f"rank {e['rank']}: losses {e['losses']}, batch ids {e['ids'][:16]}"
