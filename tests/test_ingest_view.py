@@ -136,3 +136,24 @@ def test_ingest_records_the_view_and_reruns_when_it_changes(tmp_path):
     assert up[1] / np.linalg.norm(up) == pytest.approx(1.0, abs=1e-5)    # spine stands up
     np.testing.assert_allclose(x[0, 0, J["SpineMid"]], 0, atol=1e-6)     # still centred
     assert plain == turned
+
+
+def test_native_nwucla_ingest_with_full_view(tmp_path):
+    from pathlib import Path
+
+    from slim.ingest.h5store import H5Samples
+    from slim.ingest.topology import get_layout
+    raw = Path(__file__).parent / "fixtures" / "nwucla"
+    out = ingest("nwucla", [raw], tmp_path / "d", workers=0, view="full")
+    card = json.loads((out / "card.json").read_text())
+    assert "view:full" in card["normalization"] and card["layout"] == "kinect_v1_20"
+    v1 = get_layout("kinect_v1_20").joint_index
+    h5 = H5Samples(out)
+    for i in range(len(h5.ids)):
+        x = h5.read(i)
+        f = x[:5, 0]
+        up = (f[:, v1["ShoulderCenter"]] - f[:, v1["HipCenter"]]).mean(0)
+        lat = (f[:, v1["ShoulderRight"]] - f[:, v1["ShoulderLeft"]] + f[:, v1["HipRight"]] - f[:, v1["HipLeft"]]).mean(0)
+        assert up[1] / np.linalg.norm(up) == pytest.approx(1.0, abs=1e-4)
+        assert abs(lat[2]) < 1e-4 and lat[0] > 0
+    h5.close()
