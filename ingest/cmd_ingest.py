@@ -25,11 +25,17 @@ def _command(dataset: str, doc: str) -> click.Command:
                   help="store the skeletons in this layout (default: the dataset's own); "
                        "nwucla: ntu25 maps Kinect v1 onto NTU's 25 joints, for NTU-pretrained "
                        "encoders; the output goes to OUT/<dataset>-<layout>")
-    def cmd(raw, out, workers, shard_size, no_center, layout):
+    @click.option("--view", "view", type=click.Choice(["none", "yaw", "full"]), default="none",
+                  show_default=True,
+                  help="turn each sample to its performer's own view (after centring): yaw = "
+                       "about the vertical axis so the hips and shoulders face the camera, full = "
+                       "also stand the spine up; worth it when cameras differ (NW-UCLA)")
+    def cmd(raw, out, workers, shard_size, no_center, layout, view):
         from slim.ingest.clitools import err_console
         from slim.ingest.run import IngestConfig, IngestError, IngestInterrupted, run
         cfg = IngestConfig(dataset=dataset, raw=tuple(raw), out=out, workers=workers,
-                           shard_size_mb=shard_size, center=not no_center, layout=layout)
+                           shard_size_mb=shard_size, center=not no_center, layout=layout,
+                           view=view)
         console.print(f"[bold]slim-ingest {dataset}[/] {json.dumps(cfg.to_dict())}")
         try:
             out_dir, card = run(cfg, progress=True, log=console.print)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from slim.ingest.center import rotate_view
 from slim.ingest.datasets import Job, process, unit_skipped
 from slim.ingest.ntu_reader import BadFile
 from slim.ingest.topology import get_layout
@@ -20,9 +21,10 @@ def chunk_path(work_dir: Path, k: int) -> Path:
 
 def process_chunk(args: tuple) -> dict:
     """Worker entry point (module level: spawn-safe). args = (k, dataset, jobs, center,
-    work_dir, layout) (layout: the stored layout's name). Writes chunk k and returns its
-    summary {k, samples, skipped}."""
-    k, dataset, jobs, center, work_dir, layout = args
+    work_dir, layout[, view]) (layout: the stored layout's name; view: see
+    center.view_rotation). Writes chunk k and returns its summary {k, samples, skipped}."""
+    k, dataset, jobs, center, work_dir, layout = args[:6]
+    view = args[6] if len(args) > 6 else "none"
     nj = get_layout(layout).num_joints
     joints, ids, labels, frames, persons, offsets = [], [], [], [], [], [0]
     fields, notes, skipped, files = [], {}, [], {}
@@ -30,6 +32,8 @@ def process_chunk(args: tuple) -> dict:
     for job in jobs:
         try:
             samples, hashes, extra = process(dataset, job, center, layout)
+            for s in samples:
+                s.joints = rotate_view(s.joints, view, layout)
         except (BadFile, OSError) as e:
             reason = str(e) if isinstance(e, BadFile) else f"cannot read: {e}"
             entries, lines = unit_skipped(dataset, job, reason)
