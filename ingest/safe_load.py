@@ -1,0 +1,99 @@
+"""Loading other toolboxes' files without running their code.
+
+A pickle can call any importable function while it loads (`os.system`, ...). The
+files this project imports (pyskl / MMAction2 annotation pickles, ST-GCN label pickles)
+only ever hold plain containers, numbers, strings and numpy arrays, so `load_pickle`
+uses an unpickler that resolves only the handful of globals those need and refuses
+every other one before it is called. npz / npy files are read with
+`allow_pickle=False` (an object array is refused by numpy), npy memory-mapped.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+
+class UnsafeSource(Exception):
+    """A source file that is not what it claims (code in a pickle, object arrays,
+    a truncated or damaged file). The message names the file and the problem."""
+
+
+#: (module, name) pairs a numpy-array pickle needs (protocols 0-5, numpy 1.x and 2.x).
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    # bytes pickled by Python 2-compatible protocols (mmcv dumps with protocol 2).
+    ("_codecs", "encode"),
+    ("collections", "OrderedDict"),
+    ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"), ("builtins", "set"),
+    ("builtins", "frozenset"), ("builtins", "bytearray"), ("builtins", "str"),
+    ("builtins", "int"), ("builtins", "float"), ("builtins", "bool"), ("builtins", "complex"),
+    ("__builtin__", "set"), ("__builtin__", "frozenset"),
+}
+
+
+class _Restricted(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"refused to load global {module}.{name}: only numpy arrays, dtypes and plain "
+            "containers are allowed")
+
+
+def load_pickle(path: str | Path):
+    """Unpickle `path` with the restricted unpickler; streams from the file (peak memory
+    about the size of the loaded objects). Returns the object.
+
+    Raises UnsafeSource naming the file: a global outside numpy arrays/dtypes/plain
+    containers (e.g. a pickle that would run code: nothing is called), a truncated or
+    damaged pickle.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return _Restricted(io.BufferedReader(fh, 1 << 20)).load()
+    except pickle.UnpicklingError as e:
+        raise UnsafeSource(f"{path}: {e}") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError, OverflowError, UnicodeDecodeError) as e:
+        raise UnsafeSource(f"{path}: not a readable pickle (truncated or damaged?): "
+                           f"{type(e).__name__}: {e}") from None
+
+
+def open_npz(path: str | Path):
+    """`np.load(path, allow_pickle=False)` as a lazy NpzFile (members load one at a
+    time). Raises UnsafeSource when the file is not a zip / npz."""
+    path = Path(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise UnsafeSource(f"{path}: not a readable .npz (truncated or damaged?): {e}") from None
+
+
+def npz_member(npz, key: str, path: str | Path) -> np.ndarray:
+    """One member of an open npz, loaded; object arrays are refused (allow_pickle=False).
+    Raises UnsafeSource naming the member when it cannot be read (truncated archive)."""
+    try:
+        return npz[key]
+    except (ValueError, zipfile.BadZipFile, EOFError, OSError) as e:
+        raise UnsafeSource(f"{path}: member {key!r} cannot be read (truncated, damaged or "
+                           f"an object array): {e}") from None
+
+
+def open_npy(path: str | Path) -> np.ndarray:
+    """`np.load(path, mmap_mode='r', allow_pickle=False)`: the array memory-mapped (read
+    on demand, so files of any size fit). Raises UnsafeSource for an object array or a
+    file shorter than its header says."""
+    path = Path(path)
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise UnsafeSource(f"{path}: not a readable .npy (truncated, damaged or an object "
+                           f"array): {e}") from None
