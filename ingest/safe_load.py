@@ -97,3 +97,53 @@ def open_npy(path: str | Path) -> np.ndarray:
     except (ValueError, OSError, EOFError) as e:
         raise UnsafeSource(f"{path}: not a readable .npy (truncated, damaged or an object "
                            f"array): {e}") from None
+
+
+def npz_memmap(path: str | Path, key: str) -> np.ndarray:
+    """Member `key` of an npz memory-mapped (read on demand) when it is stored
+    uncompressed (np.savez, what the reference scripts use); else loaded with
+    allow_pickle=False. Object arrays are refused. Raises KeyError for a missing member,
+    UnsafeSource for a damaged or truncated archive."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo(key + ".npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                with open_npz(path) as npz:
+                    return npz_member(npz, key, path)
+            with open(path, "rb") as fh:
+                fh.seek(info.header_offset)
+                local = fh.read(30)
+                if len(local) != 30 or local[:4] != b"PK\x03\x04":
+                    raise UnsafeSource(f"{path}: member {key!r}: damaged zip header")
+                n_name = int.from_bytes(local[26:28], "little")
+                n_extra = int.from_bytes(local[28:30], "little")
+                fh.seek(info.header_offset + 30 + n_name + n_extra)
+                version = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(fh)
+                if dtype.hasobject:
+                    raise UnsafeSource(f"{path}: member {key!r} is an object array (refused)")
+                offset = fh.tell()
+            need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if offset + need > path.stat().st_size or need > info.file_size:
+                raise UnsafeSource(f"{path}: member {key!r} is truncated ({info.file_size} "
+                                   f"bytes stored, {need} needed)")
+            if need == 0:
+                return np.zeros(shape, dtype)
+            return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                             order="F" if fortran else "C")
+    except KeyError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise UnsafeSource(f"{path}: not a readable .npz (truncated or damaged?): {e}") from None
+
+
+def npz_keys(path: str | Path) -> list[str]:
+    """Member names of an npz (without `.npy`). Raises UnsafeSource when not a zip."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return [n[:-4] if n.endswith(".npy") else n for n in z.namelist()]
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UnsafeSource(f"{path}: not a readable .npz (truncated or damaged?): {e}") from None
