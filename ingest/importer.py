@@ -156,22 +156,35 @@ def run_import(dataset: str, fmt: str, sources: list[str], out: str = "data", *,
     for p in paths:
         if not p.exists():
             raise SourceError(f"{p}: no such file or folder")
+    files = [p for p in paths if p.is_file()] + [q for p in paths if p.is_dir()
+                                                 for q in sorted(p.iterdir()) if q.is_file()]
+    if names_file:
+        files.append(Path(names_file))
+    hashes = {str(p): file_sha256(p) for p in files}
+    fp = hashlib.sha256(json.dumps([fmt, dataset, center, INGEST_VERSION,
+                                    sorted(hashes.values())]).encode()).hexdigest()
+    card_path = Path(out) / dataset / "card.json"
+    if card_path.is_file():
+        try:
+            card = json.loads(card_path.read_text())
+        except ValueError:
+            card = {}
+        if card.get("fingerprint") == fp:
+            log(f"{card_path.parent}: already complete for these inputs ({card['num_samples']} samples)")
+            return card_path.parent, card
     try:
         src = reader.read(dataset, paths, names_file=names_file)
     except UnsafeSource as e:
         raise SourceError(str(e)) from None
-    return _write(dataset, fmt, paths, src, out, center, shard_size_mb, log)
+    return _write(dataset, fmt, paths, src, out, center, shard_size_mb, log, hashes, fp)
 
 
-def _write(dataset, fmt, paths, src: Source, out, center, shard_size_mb, log):
+def _write(dataset, fmt, paths, src: Source, out, center, shard_size_mb, log, hashes, fp):
     from slim.ingest.assemble import assemble_outputs
     out_dir = Path(out) / dataset
     work = out_dir / ".work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    files = [p for p in paths if p.is_file()] + [q for p in paths if p.is_dir()
-                                                 for q in sorted(p.iterdir()) if q.is_file()]
-    hashes = {str(p): file_sha256(p) for p in files}
     n_cls = ntu_names.OFFICIAL[dataset][1]
     skipped: list[dict] = []
     seen = set()
@@ -244,7 +257,6 @@ def _write(dataset, fmt, paths, src: Source, out, center, shard_size_mb, log):
     if not src.named:
         plan.context["file_splits"] = file_splits
     normalization = NORMALIZATION if (src.centred or center) else "none (raw camera coordinates, metres)"
-    fp = hashlib.sha256(json.dumps([fmt, dataset, center, INGEST_VERSION, sorted(hashes.items())]).encode()).hexdigest()
     source = {
         "format": fmt, "files": [{"path": p, "sha256": h, "bytes": os.path.getsize(p)}
                                  for p, h in hashes.items()],
