@@ -37,7 +37,8 @@ def _command(dataset: str, doc: str) -> click.Command:
     @click.option("--raw", "raw", multiple=True, required=dataset not in IMPORTABLE,
                   type=click.Path(),
                   help="folder with the raw files (searched recursively; repeatable)"
-                  + ("; or the .zip archive itself" if dataset == "nwucla" else ""))
+                  + ("; or the .zip archive itself (read without unpacking)"
+                     if dataset in ("nwucla", "ntu60", "ntu120", "synthetic") else ""))
     @click.option("--out", default="data", show_default=True, type=click.Path(),
                   help="output root; the dataset goes to OUT/<dataset>/")
     @click.option("--workers", default=2, show_default=True, type=int,

@@ -21,7 +21,7 @@ PKU_FIELDS = ("video", "view", "start", "end")
 NATIVE_LAYOUT = {"ntu60": "ntu25", "ntu120": "ntu25", "pku2": "ntu25", "synthetic": "ntu25",
                  "nwucla": nwucla.NATIVE_LAYOUT}
 #: Datasets whose --raw may be a zip archive instead of a folder.
-ARCHIVE_OK = frozenset({"nwucla"})
+ARCHIVE_OK = frozenset({"nwucla", "ntu60", "ntu120", "synthetic"})
 
 
 def fields_of(dataset: str) -> tuple[str, ...]:
@@ -97,7 +97,10 @@ def _plan_nwucla(raw: list[Path]) -> Plan:
 
 
 def _plan_ntu(dataset: str, raw_dirs: list[Path]) -> Plan:
-    files, warnings = ntu_names.find_files(raw_dirs, ".skeleton")
+    try:
+        files, warnings = ntu_names.find_files(raw_dirs, ".skeleton")
+    except ValueError as e:
+        raise BadFile(str(e)) from None
     p = Plan(jobs=[], warnings=warnings, benchmarks=ntu_names.BENCHMARKS[dataset])
     missing = ntu_names.official_missing(dataset) if dataset in ntu_names.OFFICIAL else set()
     outside = 0
@@ -169,7 +172,7 @@ def process(dataset: str, job: Job, center: bool, layout: str | None = None
         return _process_pku(job, center)
     if dataset == "nwucla":
         return _process_nwucla(job, center, layout)
-    data = Path(job.paths[0]).read_bytes()
+    data = nwucla.read_bytes(job.paths[0])
     hashes = {Path(job.paths[0]).name: sha256(data)}
     joints, notes = ntu_sample_joints(data, center)
     f = ntu_names.parse_name(job.name)

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -105,14 +106,19 @@ _ARCHIVES: dict[tuple[str, int], zipfile.ZipFile] = {}
 
 def read_bytes(path: str) -> bytes:
     """Bytes of a raw file: a path, or `archive.zip::member` (the archive is opened once
-    per process)."""
+    per process; NTU's official zips are read the same way). Raises BadFile for a damaged
+    member, OSError for an unreadable file."""
     if MEMBER_SEP not in path:
         return Path(path).read_bytes()
     archive, member = path.split(MEMBER_SEP, 1)
     key = (archive, os.getpid())
     if key not in _ARCHIVES:
         _ARCHIVES[key] = zipfile.ZipFile(archive)
-    return _ARCHIVES[key].read(member)
+    try:
+        return _ARCHIVES[key].read(member)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+        # A damaged member (bad CRC, truncated data) is that file's problem: a reported skip.
+        raise BadFile(f"damaged archive member: {e}") from None
 
 
 def stat_path(path: str) -> str:

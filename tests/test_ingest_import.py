@@ -368,3 +368,31 @@ def test_fixtures_agree_across_all_three_formats(raw_pair, tmp_path):
                            str(tmp_path / "ct"), names_file=str(tmp_path / "names.txt"), log=lambda s: None)
     _check(out, centred, centred_here=False)
     assert card["source"]["names_recovered"]
+
+
+# ---------------------------------------------------------------- official zip archives
+
+def test_ntu_zip_archive_reads_members_in_place_and_skips_a_damaged_one(tmp_path):
+    files = sorted((FIX / "ntu").glob("*.skeleton"))
+    archive = tmp_path / "nturgbd_skeletons_s001_to_s017.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:
+        for f in files:
+            z.write(f, f"nturgb+d_skeletons/{f.name}")
+    blob = bytearray(archive.read_bytes())
+    victim = files[2].read_bytes()
+    at = bytes(blob).find(victim[:200]) + 150
+    blob[at] = ord("7") if blob[at] != ord("7") else ord("3")  # CRC no longer matches
+    archive.write_bytes(bytes(blob))
+    r = CliRunner().invoke(ingest_cli, ["ntu60", "--raw", str(archive), "--out", str(tmp_path / "z"),
+                                        "--workers", "0"])
+    assert r.exit_code == 0, r.output
+    card = json.loads((tmp_path / "z" / "ntu60" / "card.json").read_text())
+    assert [s["file"] for s in card["skipped"]] == [files[2].name]
+    assert "damaged archive member" in card["skipped"][0]["reason"]
+    folder = _stored(ingest("ntu60", [FIX / "ntu"], tmp_path / "f", workers=0))
+    zipped = _stored(tmp_path / "z" / "ntu60")
+    assert sorted(zipped) == sorted(set(folder) - {files[2].name[:-9]})
+    for sid, x in zipped.items():
+        np.testing.assert_array_equal(x, folder[sid])
+    assert card["files"][files[0].name] == json.loads(
+        (tmp_path / "f" / "ntu60" / "card.json").read_text())["files"][files[0].name]
