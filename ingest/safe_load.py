@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 
@@ -38,13 +39,81 @@ _ALLOWED = {
 }
 
 
-class _Restricted(pickle.Unpickler):
+#: Strings / bytes at least this long are not kept in the unpickler's memo (see below).
+BIG = 1 << 12
+_DROPPED = object()
+
+
+def _big(x) -> bool:
+    return isinstance(x, (bytes, bytearray, str)) and len(x) >= BIG
+
+
+class _Restricted(pickle._Unpickler):
+    """The pure-Python unpickler with two changes: `find_class` allows only _ALLOWED, and
+    large str / bytes objects (the payload of each array) and tuples holding one are not
+    kept in the memo.
+
+    Why the second: the memo holds every memoized object until the load ends, so the
+    bytes each array was built from (and, in the protocol-2 pickles mmcv writes, also the
+    latin-1 str they were encoded from) would stay alive beside the arrays: 2-3x the
+    file in memory. A pickler only refers back (GET) to an object it has seen twice, and
+    an array's payload is a fresh object each time, so nothing refers back to them; a
+    pickle that does is refused with a clear error instead of being loaded wrongly.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def find_class(self, module, name):
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(
             f"refused to load global {module}.{name}: only numpy arrays, dtypes and plain "
             "containers are allowed")
+
+    def _keep(self):
+        """What the memo keeps of the top of the stack: _DROPPED for a large str / bytes
+        or a tuple holding one (the argument tuples built around an array's payload)."""
+        top = self.stack[-1]
+        if _big(top) or (type(top) is tuple and any(_big(x) for x in top)):
+            return _DROPPED
+        return top
+
+    def load_binput(self):
+        self.memo[self.read(1)[0]] = self._keep()
+    dispatch[pickle.BINPUT[0]] = load_binput
+
+    def load_long_binput(self):
+        (i,) = struct.unpack("<I", self.read(4))
+        self.memo[i] = self._keep()
+    dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
+
+    def load_put(self):
+        self.memo[int(self.readline()[:-1])] = self._keep()
+    dispatch[pickle.PUT[0]] = load_put
+
+    def load_memoize(self):
+        self.memo[len(self.memo)] = self._keep()
+    dispatch[pickle.MEMOIZE[0]] = load_memoize
+
+    def _got(self):
+        if self.stack and self.stack[-1] is _DROPPED:
+            raise pickle.UnpicklingError("the pickle refers back to a large string or bytes "
+                                         "object; not a pyskl / ST-GCN file")
+
+    def load_binget(self):
+        pickle._Unpickler.load_binget(self)
+        self._got()
+    dispatch[pickle.BINGET[0]] = load_binget
+
+    def load_long_binget(self):
+        pickle._Unpickler.load_long_binget(self)
+        self._got()
+    dispatch[pickle.LONG_BINGET[0]] = load_long_binget
+
+    def load_get(self):
+        pickle._Unpickler.load_get(self)
+        self._got()
+    dispatch[pickle.GET[0]] = load_get
 
 
 def load_pickle(path: str | Path):
