@@ -54,6 +54,30 @@ def make_pyskl(path: Path, n: int, seed: int = 0, protocol: int = 2) -> None:
         pickle.dump(dict(split=split, annotations=anns), fh, protocol=protocol)
 
 
+def make_ctrgcn(path: Path, n: int, seed: int = 0) -> None:
+    """NTU60_CS.npz layout: x [N, 300, 150] float32 zero-padded, y one-hot [N, 60];
+    written member by member so the generator never holds the whole array."""
+    import zipfile
+    rng = np.random.default_rng(seed)
+    names = _names(n)
+    train = [a for a in names if int(a[9:12]) in ntu_names.XSUB_TRAIN_60]
+    test = [a for a in names if int(a[9:12]) not in ntu_names.XSUB_TRAIN_60]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        for part, ns in (("train", train), ("test", test)):
+            with z.open(f"x_{part}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": (len(ns), 300, 150)})
+                for _ in ns:
+                    x = np.zeros((300, 150), np.float32)
+                    t = int(np.clip(rng.gamma(4.0, 20.0), 32, 300))
+                    x[:t, :75] = rng.normal(size=(t, 75)) * 0.3
+                    fh.write(x.tobytes())
+            y = np.zeros((len(ns), 60))
+            y[np.arange(len(ns)), [int(a[-3:]) - 1 for a in ns]] = 1
+            with z.open(f"y_{part}.npy", "w") as fh:
+                np.lib.format.write_array(fh, y)
+
+
 def _child(fmt: str, src: str, out: str) -> None:
     from slim.ingest.importer import run_import
     t0 = time.perf_counter()
@@ -69,7 +93,7 @@ def _child(fmt: str, src: str, out: str) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--format", default="pyskl", choices=["pyskl"])
+    ap.add_argument("--format", default="pyskl", choices=["pyskl", "ctrgcn"])
     ap.add_argument("--n", type=int, default=56578)
     ap.add_argument("--protocol", type=int, default=2, help="pickle protocol (mmcv.dump: 2)")
     ap.add_argument("--tmp", default="/tmp/slim_import_speed")
@@ -81,13 +105,17 @@ def main(argv=None) -> None:
     tmp = Path(a.tmp)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    src = tmp / "ntu60_3danno.pkl"
-    make_pyskl(src, a.n, protocol=a.protocol)
+    if a.format == "pyskl":
+        src = tmp / "ntu60_3danno.pkl"
+        make_pyskl(src, a.n, protocol=a.protocol)
+    else:
+        src = tmp / "NTU60_CS.npz"
+        make_ctrgcn(src, a.n)
     size = src.stat().st_size
     r = subprocess.run([sys.executable, "-m", "benchmarks.import_speed", "--child", a.format, str(src),
                         str(tmp / "data")], capture_output=True, text=True, check=True)
     res = json.loads(r.stdout.strip().splitlines()[-1])
-    res.update(protocol=a.protocol, source_mb=round(size / 2**20), rss_over_source=round(res["peak_rss_mb"] / (size / 2**20), 2))
+    res.update(format=a.format, protocol=a.protocol if a.format == "pyskl" else None, source_mb=round(size / 2**20), rss_over_source=round(res["peak_rss_mb"] / (size / 2**20), 2))
     print(json.dumps(res))
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from slim.ingest import ntu_names
 from slim.ingest.importer import Entry, Skip, Source, SourceError
-from slim.ingest.safe_load import npz_keys, npz_memmap
+from slim.ingest.safe_load import as_rows, npz_keys, npz_memmap
 
 PREPROCESSING = ("CTR-GCN data/ntu*/ get_raw_denoised_data.py + seq_transformation.py: denoised "
                  "(the rules our raw ingest follows), translated by actor 1's spine middle in its "
@@ -102,7 +102,7 @@ def _load(path: Path, n_cls: int):
             raise SourceError(f"{path}: y_{part} shape {y.shape}, expected [{x.shape[0]}, {n_cls}]")
         if y.shape[1] != n_cls:
             raise SourceError(f"{path}: y_{part} has {y.shape[1]} classes; this dataset has {n_cls}")
-        parts[part] = (x, np.asarray(y))
+        parts[part] = (as_rows(x), np.asarray(y))
     return parts
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from slim.ingest import ntu_names
 from slim.ingest.importer import Entry, Skip, Source, SourceError
-from slim.ingest.safe_load import load_pickle, open_npy
+from slim.ingest.safe_load import as_rows, load_pickle, open_npy
 
 PLAIN = ("ST-GCN tools/ntu_gendata.py: no denoising (2 bodies of highest spread of the "
          "first 4 per frame), zero padding to 300 frames, camera coordinates (metres), not centred")
@@ -74,7 +74,7 @@ def read(dataset: str, paths: list[Path], names_file: str | None = None) -> Sour
         if len(names) != arr.shape[0] or len(labels) != arr.shape[0]:
             raise SourceError(f"{label_path}: {len(names)} names and {len(labels)} labels for "
                               f"{arr.shape[0]} samples in {data_path.name}")
-        parts.append((part, data_path, arr, names, labels))
+        parts.append((part, data_path, as_rows(arr), names, labels))
     bench = folder.name.lower()
     benchmarks = ntu_names.BENCHMARKS[dataset]
     warnings = []
@@ -94,7 +94,7 @@ def _is_prenormalized(arr: np.ndarray, probe: int = 8) -> bool:
     in the first `probe` samples that have anyone (2s-AGCN's per-frame centring)."""
     seen = 0
     for i in range(arr.shape[0]):
-        x = np.asarray(arr[i, :, :, :, 0])          # [3, T, 25]
+        x = np.asarray(arr[i])[:, :, :, 0]          # [3, T, 25]
         present = (x != 0).any(axis=(0, 2))
         if not present.any():
             continue

@@ -10,6 +10,7 @@ every other one before it is called. npz / npy files are read with
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import struct
 import zipfile
@@ -216,3 +217,41 @@ def npz_keys(path: str | Path) -> list[str]:
             return [n[:-4] if n.endswith(".npy") else n for n in z.namelist()]
     except (zipfile.BadZipFile, OSError) as e:
         raise UnsafeSource(f"{path}: not a readable .npz (truncated or damaged?): {e}") from None
+
+
+class Rows:
+    """Rows of an uncompressed npy payload read on demand with `os.pread` (no mmap, so
+    the process's resident memory stays one row, not the pages of the file it touched).
+    `rows[i]` -> ndarray [*shape[1:]] (a copy); `.shape`, `.ndim`, `.dtype` like an array.
+    Raises UnsafeSource when a row lies beyond the end of the file (truncated)."""
+
+    def __init__(self, path: Path, offset: int, shape: tuple, dtype: np.dtype):
+        self.path, self.offset, self.shape, self.dtype = Path(path), offset, tuple(shape), dtype
+        self.ndim = len(self.shape)
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * dtype.itemsize
+        self._fd = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if not 0 <= i < self.shape[0]:
+            raise IndexError(i)
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        data = os.pread(self._fd, self.row_bytes, self.offset + i * self.row_bytes)
+        if len(data) != self.row_bytes:
+            raise UnsafeSource(f"{self.path}: row {i} lies beyond the end of the file (truncated)")
+        return np.frombuffer(data, self.dtype).reshape(self.shape[1:]).copy()
+
+    def __del__(self):
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+def as_rows(arr) -> "Rows | np.ndarray":
+    """A memory-mapped array (npz_memmap / open_npy) as Rows read by pread; anything
+    else unchanged. C-order only (Fortran-order arrays are returned as they are)."""
+    if isinstance(arr, np.memmap) and arr.flags["C_CONTIGUOUS"] and arr.ndim >= 2:
+        return Rows(arr.filename, arr.offset, arr.shape, arr.dtype)
+    return arr
