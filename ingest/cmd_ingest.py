@@ -38,7 +38,7 @@ def _command(dataset: str, doc: str) -> click.Command:
                   type=click.Path(),
                   help="folder with the raw files (searched recursively; repeatable)"
                   + ("; or the .zip archive itself (read without unpacking)"
-                     if dataset in ("nwucla", "ntu60", "ntu120", "synthetic") else ""))
+                     if dataset in ("nwucla", "ntu60", "ntu120", "synthetic", "pku2") else ""))
     @click.option("--out", default="data", show_default=True, type=click.Path(),
                   help="output root; the dataset goes to OUT/<dataset>/")
     @click.option("--workers", default=2, show_default=True, type=int,

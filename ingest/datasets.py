@@ -21,7 +21,7 @@ PKU_FIELDS = ("video", "view", "start", "end")
 NATIVE_LAYOUT = {"ntu60": "ntu25", "ntu120": "ntu25", "pku2": "ntu25", "synthetic": "ntu25",
                  "nwucla": nwucla.NATIVE_LAYOUT}
 #: Datasets whose --raw may be a zip archive instead of a folder.
-ARCHIVE_OK = frozenset({"nwucla", "ntu60", "ntu120", "synthetic"})
+ARCHIVE_OK = frozenset({"nwucla", "ntu60", "ntu120", "synthetic", "pku2"})
 
 
 def fields_of(dataset: str) -> tuple[str, ...]:
@@ -140,7 +140,10 @@ def _synthetic_names(raw_dirs: list[Path], max_action: int) -> list[str]:
 
 
 def _plan_pku(raw_dirs: list[Path]) -> Plan:
-    skel, labels, split_file, warnings = pku_reader.find_pku(raw_dirs)
+    try:
+        skel, labels, split_file, warnings = pku_reader.find_pku(raw_dirs)
+    except ValueError as e:
+        raise BadFile(str(e)) from None
     p = Plan(jobs=[], warnings=warnings, benchmarks=("xsub",),
              class_names=pku_reader.class_names(), num_classes=pku_reader.NUM_CLASSES)
     for video, path in skel.items():
@@ -152,7 +155,8 @@ def _plan_pku(raw_dirs: list[Path]) -> Plan:
         if video not in skel:
             p.skipped.append({"file": f"label/{path.name}", "reason": "no skeleton file for this label file"})
     if split_file is not None:
-        train, test = pku_reader.read_split_file(split_file.read_text(encoding="utf-8", errors="replace"))
+        train, test = pku_reader.read_split_file(
+            nwucla.read_bytes(str(split_file)).decode("utf-8", errors="replace"))
         p.context["split_source"] = str(split_file)
     else:
         train, test = set(), pku_reader.default_test_videos()
@@ -228,8 +232,8 @@ def pku_segment_joints(video: np.ndarray, start: int, end: int, notes: list[str]
 
 
 def _process_pku(job: Job, center: bool) -> tuple[list[Sample], dict[str, str]]:
-    data = Path(job.paths[0]).read_bytes()
-    label_bytes = Path(job.paths[1]).read_bytes()
+    data = nwucla.read_bytes(job.paths[0])
+    label_bytes = nwucla.read_bytes(job.paths[1])
     hashes = {Path(job.paths[0]).name: sha256(data),
               "label/" + Path(job.paths[1]).name: sha256(label_bytes)}
     video = pku_reader.parse_pku_skeleton(data)

@@ -116,22 +116,51 @@ def class_names() -> list[str]:
 
 
 def find_pku(raw_dirs: list[Path]) -> tuple[dict[str, Path], dict[str, Path], Path | None, list[str]]:
-    """({video: skeleton path}, {video: label path}, split file or None, warnings)."""
+    """({video: skeleton path}, {video: label path}, split file or None, warnings).
+
+    A raw path may be a .zip (the downloads `PKU_Skeleton_Renew.zip`,
+    `Train_Label_PKU_final.zip`): its members become `archive.zip::member` paths (read
+    with nwucla.read_bytes, no unpacking); a member is a label file when a folder in its
+    path or the archive's own name contains "label". Raises ValueError for a .zip that is
+    not an archive."""
+    import zipfile
+
+    from slim.ingest.nwucla import MEMBER_SEP
     skel: dict[str, Path] = {}
     labels: dict[str, Path] = {}
     split = None
     warnings = []
+
+    def add(p: Path, stem: str, is_label: bool) -> None:
+        bucket = labels if is_label else skel
+        if stem in bucket:
+            warnings.append(f"{stem}: found twice ({bucket[stem]} and {p}); using the first")
+        else:
+            bucket[stem] = p
+
     for d in raw_dirs:
-        for p in sorted(Path(d).rglob("*.txt")):
+        d = Path(d)
+        if d.is_file() and d.suffix.lower() == ".zip":
+            try:
+                with zipfile.ZipFile(d) as z:
+                    members = sorted(n for n in z.namelist() if n.lower().endswith(".txt"))
+            except zipfile.BadZipFile:
+                raise ValueError(f"{d}: not a zip archive") from None
+            for n in members:
+                parts = n.split("/")
+                p = Path(f"{d}{MEMBER_SEP}{n}")
+                stem = parts[-1][:-4]
+                if parts[-1] == "cross_subject_v2.txt":
+                    split = split or p
+                elif VIDEO_RE.fullmatch(stem):
+                    add(p, stem, "label" in d.stem.lower()
+                        or any("label" in q.lower() for q in parts[:-1]))
+            continue
+        for p in sorted(d.rglob("*.txt")):
             if p.name == "cross_subject_v2.txt":
                 split = split or p
                 continue
             if not VIDEO_RE.fullmatch(p.stem):
                 continue
-            is_label = any("label" in part.lower() for part in p.relative_to(d).parts[:-1])
-            bucket = labels if is_label else skel
-            if p.stem in bucket:
-                warnings.append(f"{p.stem}: found twice ({bucket[p.stem]} and {p}); using the first")
-                continue
-            bucket[p.stem] = p
+            add(p, p.stem, any("label" in part.lower() for part in p.relative_to(d).parts[:-1]))
     return dict(sorted(skel.items())), labels, split, warnings

@@ -396,3 +396,23 @@ def test_ntu_zip_archive_reads_members_in_place_and_skips_a_damaged_one(tmp_path
         np.testing.assert_array_equal(x, folder[sid])
     assert card["files"][files[0].name] == json.loads(
         (tmp_path / "f" / "ntu60" / "card.json").read_text())["files"][files[0].name]
+
+
+def test_pku_zip_archives_as_downloaded_match_the_folder_ingest(tmp_path):
+    from slim.ingest.synth import SynthConfig, generate
+    raw = tmp_path / "pku"
+    generate(raw, SynthConfig(classes=4, performers=3, per_class=1, seed=5, format="pku"), progress=False)
+    txt = sorted(raw.rglob("*.txt"))
+    skel = tmp_path / "PKU_Skeleton_Renew.zip"
+    lab = tmp_path / "Train_Label_PKU_final.zip"
+    with zipfile.ZipFile(skel, "w") as zs, zipfile.ZipFile(lab, "w") as zl:
+        for p in txt:
+            is_label = any("label" in q.lower() for q in p.relative_to(raw).parts[:-1])
+            (zl if is_label else zs).write(p, p.name)  # members at the archive's root
+    folder = _stored(ingest("pku2", [raw], tmp_path / "f", workers=0))
+    zipped = _stored(ingest("pku2", [skel, lab], tmp_path / "z", workers=0))
+    assert sorted(zipped) == sorted(folder) and len(folder) > 0
+    for sid, x in zipped.items():
+        np.testing.assert_array_equal(x, folder[sid])
+    card = json.loads((tmp_path / "z" / "pku2" / "card.json").read_text())
+    assert not card["skipped"] and not any("not found" in w for w in card["warnings"])
