@@ -416,3 +416,37 @@ def test_pku_zip_archives_as_downloaded_match_the_folder_ingest(tmp_path):
         np.testing.assert_array_equal(x, folder[sid])
     card = json.loads((tmp_path / "z" / "pku2" / "card.json").read_text())
     assert not card["skipped"] and not any("not found" in w for w in card["warnings"])
+
+
+def test_pyskl_float16_as_distributed_agrees_within_float16_rounding(raw_pair, tmp_path):
+    centred, plain = raw_pair
+    samples = [(sid, int(sid[-3:]) - 1, x) for sid, x in sorted(plain.items())]
+    out, _ = run_import("ntu60", "pyskl", [str(_pyskl(tmp_path / "a.pkl", samples, np.float16))],
+                        str(tmp_path / "py"), log=lambda s: None)
+    got = _stored(out)
+    for sid, x in centred.items():
+        assert got[sid].shape == x.shape
+        # float16 spacing is 2^-8 m in [4, 8) m: each of a coordinate and the centre is off
+        # by at most half of that, so a centred coordinate by at most 2^-8 m.
+        np.testing.assert_allclose(got[sid], x, rtol=0, atol=2.0 ** -8)
+
+
+def test_zip_ingest_resumes_after_an_interruption(tmp_path):
+    from slim.ingest.run import IngestConfig, run
+    archive = tmp_path / "nturgbd_skeletons_s001_to_s017.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted((FIX / "ntu").glob("*.skeleton")):
+            z.write(f, f"nturgb+d_skeletons/{f.name}")
+    cfg = IngestConfig(dataset="ntu60", raw=(str(archive),), out=str(tmp_path / "d"), workers=0,
+                       chunk_files=1)
+
+    class Stop(Exception):
+        pass
+
+    def stop(summary):
+        raise Stop()
+    with pytest.raises(Stop):
+        run(cfg, progress=False, log=lambda s: None, on_chunk_done=stop)
+    logs = []
+    _, card = run(cfg, progress=False, log=logs.append)
+    assert any(s.startswith("resuming: 1 of 6 chunks") for s in logs) and card["num_samples"] == 6
