@@ -108,13 +108,13 @@ def _plan_ntu(dataset: str, raw_dirs: list[Path]) -> Plan:
     for stem, path in files.items():
         f = ntu_names.parse_name(stem)
         if f is None:
-            p.skipped.append({"file": path.name, "reason": "name is not SsssCcccPpppRrrrAaaa"})
+            p.skipped.append({"file": nwucla.file_name(path), "reason": "name is not SsssCcccPpppRrrrAaaa"})
             continue
         if dataset in ntu_names.OFFICIAL and not ntu_names.is_official_name(dataset, f):
             outside += 1
             continue
         if stem in missing:
-            p.skipped.append({"file": path.name, "reason": "in the official missing-sample list"})
+            p.skipped.append({"file": nwucla.file_name(path), "reason": "in the official missing-sample list"})
             continue
         max_action = max(max_action, f["action"])
         p.jobs.append(Job(stem, (str(path),)))
@@ -132,8 +132,16 @@ def _synthetic_names(raw_dirs: list[Path], max_action: int) -> list[str]:
     """Class names from an actions list (`*action*.txt`, one name a line, line i = action
     A(i)) when the generator wrote one, else `action N` up to the largest action seen."""
     for d in raw_dirs:
-        for path in sorted(Path(d).rglob("*action*.txt")):
-            names = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        if Path(d).is_file():  # an archive: its *action*.txt members
+            import zipfile
+            with zipfile.ZipFile(d) as z:
+                found = [f"{d}{nwucla.MEMBER_SEP}{n}" for n in sorted(z.namelist())
+                         if "action" in nwucla.file_name(n) and n.endswith(".txt")]
+        else:
+            found = [str(p) for p in sorted(Path(d).rglob("*action*.txt"))]
+        for path in found:
+            text = nwucla.read_bytes(path).decode("utf-8")
+            names = [ln.strip() for ln in text.splitlines() if ln.strip()]
             if len(names) >= max_action:
                 return names
     return [f"action {i}" for i in range(1, max_action + 1)]
@@ -148,12 +156,12 @@ def _plan_pku(raw_dirs: list[Path]) -> Plan:
              class_names=pku_reader.class_names(), num_classes=pku_reader.NUM_CLASSES)
     for video, path in skel.items():
         if video not in labels:
-            p.skipped.append({"file": path.name, "reason": "no label file for this video"})
+            p.skipped.append({"file": nwucla.file_name(path), "reason": "no label file for this video"})
             continue
         p.jobs.append(Job(video, (str(path), str(labels[video]))))
     for video, path in labels.items():
         if video not in skel:
-            p.skipped.append({"file": f"label/{path.name}", "reason": "no skeleton file for this label file"})
+            p.skipped.append({"file": f"label/{nwucla.file_name(path)}", "reason": "no skeleton file for this label file"})
     if split_file is not None:
         train, test = pku_reader.read_split_file(
             nwucla.read_bytes(str(split_file)).decode("utf-8", errors="replace"))
@@ -177,7 +185,7 @@ def process(dataset: str, job: Job, center: bool, layout: str | None = None
     if dataset == "nwucla":
         return _process_nwucla(job, center, layout)
     data = nwucla.read_bytes(job.paths[0])
-    hashes = {Path(job.paths[0]).name: sha256(data)}
+    hashes = {nwucla.file_name(job.paths[0]): sha256(data)}
     joints, notes = ntu_sample_joints(data, center)
     f = ntu_names.parse_name(job.name)
     return [Sample(job.name, f["action"] - 1, joints, f, notes)], hashes
@@ -185,7 +193,7 @@ def process(dataset: str, job: Job, center: bool, layout: str | None = None
 
 def _process_nwucla(job: Job, center: bool, layout: str | None) -> tuple[list[Sample], dict[str, str]]:
     data = nwucla.read_bytes(job.paths[0])
-    hashes = {Path(job.paths[0]).name: sha256(data)}
+    hashes = {nwucla.file_name(job.paths[0]): sha256(data)}
     joints, notes = nwucla.parse_file(data, job.name)
     try:
         joints = finalize(joints[:, None], notes, center=center,
@@ -234,8 +242,8 @@ def pku_segment_joints(video: np.ndarray, start: int, end: int, notes: list[str]
 def _process_pku(job: Job, center: bool) -> tuple[list[Sample], dict[str, str]]:
     data = nwucla.read_bytes(job.paths[0])
     label_bytes = nwucla.read_bytes(job.paths[1])
-    hashes = {Path(job.paths[0]).name: sha256(data),
-              "label/" + Path(job.paths[1]).name: sha256(label_bytes)}
+    hashes = {nwucla.file_name(job.paths[0]): sha256(data),
+              "label/" + nwucla.file_name(job.paths[1]): sha256(label_bytes)}
     video = pku_reader.parse_pku_skeleton(data)
     notes: list[str] = []
     segments = pku_reader.parse_labels(label_bytes.decode("utf-8", errors="replace"),

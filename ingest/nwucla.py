@@ -121,6 +121,12 @@ def read_bytes(path: str) -> bytes:
         raise BadFile(f"damaged archive member: {e}") from None
 
 
+def file_name(path) -> str:
+    """The raw file's own name: the last part of a path or of an archive member
+    (`a.zip::dir/S001C001P001R001A001.skeleton` -> `S001C001P001R001A001.skeleton`)."""
+    return str(path).split(MEMBER_SEP, 1)[-1].replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def stat_path(path: str) -> str:
     """The file on disk that holds `path` (the archive for a member)."""
     return path.split(MEMBER_SEP, 1)[0]

@@ -11,6 +11,7 @@ import numpy as np
 
 from slim.ingest.datasets import Job, process
 from slim.ingest.ntu_reader import BadFile
+from slim.ingest.nwucla import file_name
 from slim.ingest.topology import get_layout
 
 
@@ -30,10 +31,10 @@ def process_chunk(args: tuple) -> dict:
         try:
             samples, hashes = process(dataset, job, center, layout)
         except BadFile as e:
-            skipped.append({"file": Path(job.paths[0]).name, "reason": str(e)})
+            skipped.append({"file": file_name(job.paths[0]), "reason": str(e)})
             continue
         except OSError as e:
-            skipped.append({"file": Path(job.paths[0]).name, "reason": f"cannot read: {e}"})
+            skipped.append({"file": file_name(job.paths[0]), "reason": f"cannot read: {e}"})
             continue
         files.update(hashes)
         for s in samples:

@@ -416,6 +416,7 @@ def test_pku_zip_archives_as_downloaded_match_the_folder_ingest(tmp_path):
         np.testing.assert_array_equal(x, folder[sid])
     card = json.loads((tmp_path / "z" / "pku2" / "card.json").read_text())
     assert not card["skipped"] and not any("not found" in w for w in card["warnings"])
+    assert card["files"] == json.loads((tmp_path / "f" / "pku2" / "card.json").read_text())["files"]
 
 
 def test_pyskl_float16_as_distributed_agrees_within_float16_rounding(raw_pair, tmp_path):
