@@ -103,9 +103,14 @@ def _run_import(dataset, from_, sources, raw, out, shard_size, center, layout, n
                   f"{benches} (train/test)")
 
 
-ntu60 = _command("ntu60", "Ingest NTU RGB+D 60 `.skeleton` files (S001-S017).")
+ntu60 = _command("ntu60", "Ingest NTU RGB+D 60 `.skeleton` files (S001-S017; a folder or the "
+                 "official zip), or import a preprocessed file with --from: "
+                 "`--from pyskl ntu60_3danno.pkl`, `--from ctrgcn NTU60_CS.npz [NTU60_CV.npz] "
+                 "[--names skes_available_name.txt]`, `--from stgcn DIR`.")
 ntu120 = _command("ntu120", "Ingest NTU RGB+D 120 `.skeleton` files (S001-S032; give both "
-                  "archives' folders with --raw twice, or their common parent).")
+                  "archives (folders or the zips) with --raw twice, or their common parent), "
+                  "or import a preprocessed file with --from: `--from pyskl ntu120_3danno.pkl`, "
+                  "`--from ctrgcn NTU120_CSub.npz [NTU120_CSet.npz]`, `--from stgcn DIR`.")
 pku2 = _command("pku2", "Ingest PKU-MMD phase II: --raw is a root holding the skeleton folder "
                 "(e.g. skeleton/ or PKU_Skeleton_Renew/), the label folder (any folder whose "
                 "name contains 'label', e.g. label/ or Train_Label_PKU_final/) and optionally "

@@ -451,3 +451,9 @@ def test_zip_ingest_resumes_after_an_interruption(tmp_path):
     logs = []
     _, card = run(cfg, progress=False, log=logs.append)
     assert any(s.startswith("resuming: 1 of 6 chunks") for s in logs) and card["num_samples"] == 6
+
+
+@pytest.mark.parametrize("args", [[], ["x.pkl"], ["--from", "pyskl"], ["--from", "pyskl", "a.pkl", "--raw", "d"]])
+def test_cli_usage_errors_exit_2_with_a_hint(tmp_path, args):
+    r = CliRunner().invoke(ingest_cli, ["ntu60", *args, "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "error:" in r.output and "hint:" in r.output, r.output
