@@ -457,3 +457,24 @@ def test_zip_ingest_resumes_after_an_interruption(tmp_path):
 def test_cli_usage_errors_exit_2_with_a_hint(tmp_path, args):
     r = CliRunner().invoke(ingest_cli, ["ntu60", *args, "--out", str(tmp_path)])
     assert r.exit_code == 2 and "error:" in r.output and "hint:" in r.output, r.output
+
+
+def test_ntu120_pyskl_and_ctrgcn_csub(tmp_path):
+    s120 = [("S018C001P045R001A061", 60, _person(6)[:, None]), ONE,
+            ("S019C002P003R002A120", 119, _two.copy())]
+    names = [n for n, _, _ in s120]
+    split = dict(xsub_train=[n for n in names if ntu_names.parse_name(n)["performer"] in ntu_names.XSUB_TRAIN_120],
+                 xsub_val=[n for n in names if ntu_names.parse_name(n)["performer"] not in ntu_names.XSUB_TRAIN_120],
+                 xset_train=[n for n in names if ntu_names.parse_name(n)["setup"] % 2 == 0],
+                 xset_val=[n for n in names if ntu_names.parse_name(n)["setup"] % 2 == 1])
+    out, card = run_import("ntu120", "pyskl", [str(_pyskl(tmp_path / "ntu120_3danno.pkl", s120, split=split))],
+                           str(tmp_path / "p"), log=lambda s: None)
+    assert card["benchmarks"] == {"xsub": {"train": 2, "test": 1}, "xset": {"train": 1, "test": 2}}
+    assert not card["warnings"] and card["num_classes"] == 120
+    _check(out, {n: x for n, _, x in s120})
+    (tmp_path / "n.txt").write_text("\n".join(sorted(names)) + "\n")
+    src = _ctrgcn(tmp_path / "NTU120_CSub.npz", s120, sorted(names), n_cls=120)
+    out, card = run_import("ntu120", "ctrgcn", [str(src)], str(tmp_path / "c"),
+                           names_file=str(tmp_path / "n.txt"), log=lambda s: None)
+    assert card["source"]["names_recovered"] and card["benchmarks"]["xset"] == {"train": 1, "test": 2}
+    _check(out, {n: center_joints(x) for n, _, x in s120}, centred_here=False)
