@@ -22,7 +22,7 @@ PKU_FIELDS = ("video", "view", "start", "end")
 NATIVE_LAYOUT = {"ntu60": "ntu25", "ntu120": "ntu25", "pku2": "ntu25", "synthetic": "ntu25",
                  "nwucla": nwucla.NATIVE_LAYOUT}
 #: Datasets whose --raw may be a zip archive instead of a folder.
-ARCHIVE_OK = frozenset({"nwucla"})
+ARCHIVE_OK = frozenset({"nwucla", "ntu60", "ntu120", "synthetic", "pku2"})
 
 
 def fields_of(dataset: str) -> tuple[str, ...]:
@@ -85,13 +85,16 @@ def sha256(data: bytes) -> str:
 
 
 def plan(dataset: str, raw_dirs: list[Path], layout: str | None = None) -> Plan:
-    """Find the raw units of `dataset` under raw_dirs (recursive; for nwucla also zip
-    archives); every other file is skipped or ignored with a reason. layout: the stored
+    """Find the raw units of `dataset` under raw_dirs (folders, recursively, or zip
+    archives as downloaded, read in place); every other file is skipped or ignored with a reason. layout: the stored
     layout (None: the dataset's native one)."""
     if dataset == "nwucla":
         p = _plan_nwucla(raw_dirs)
     else:
-        inv = Inventory(raw_dirs)
+        try:
+            inv = Inventory(raw_dirs)
+        except ValueError as e:       # a .zip that is not an archive
+            raise BadFile(str(e)) from None
         p = _plan_pku(inv) if dataset == "pku2" else _plan_ntu(dataset, inv)
         p.ignored = inv.ignored("PKU-MMD AxxNyy-V.txt" if dataset == "pku2" else ".skeleton")
         p.files_seen = len(inv)
@@ -164,8 +167,8 @@ def _synthetic_names(inv: Inventory, max_action: int) -> list[str]:
     A(i)) when the generator wrote one, else `action N` up to the largest action seen."""
     for path in inv.files:
         if has_ext(path.name, ".txt") and "action" in path.name.lower():
-            names = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()
-                     if ln.strip()]
+            text = nwucla.read_bytes(str(path)).decode("utf-8", errors="replace")
+            names = [ln.strip() for ln in text.splitlines() if ln.strip()]
             if len(names) >= max_action:
                 inv.note(path, "the class-name list (line i = action A(i)), read for the class names; "
                                "not a sample")
@@ -193,7 +196,8 @@ def _plan_pku(inv: Inventory) -> Plan:
             p.skipped_labels += lines
             p.label_lines += len(lines)
     if split_file is not None:
-        train, test = pku_reader.read_split_file(split_file.read_text(encoding="utf-8", errors="replace"))
+        train, test = pku_reader.read_split_file(
+            nwucla.read_bytes(str(split_file)).decode("utf-8", errors="replace"))
         p.context["split_source"] = str(split_file)
     else:
         train, test = set(), pku_reader.default_test_videos()
@@ -216,8 +220,8 @@ def unit_skipped(dataset: str, job: Job, reason: str) -> tuple[list[dict], list[
     lines = []
     if dataset == "pku2":
         try:
-            text = Path(job.paths[-1]).read_bytes().decode("utf-8", errors="replace")
-        except OSError:
+            text = nwucla.read_bytes(job.paths[-1]).decode("utf-8", errors="replace")
+        except (OSError, BadFile):
             text = ""
         lines = [{"video": job.name, "line": i, "reason": reason}
                  for i, ln in enumerate(text.splitlines(), start=1) if ln.strip()]
@@ -233,8 +237,8 @@ def process(dataset: str, job: Job, center: bool, layout: str | None = None
         return _process_pku(job, center)
     if dataset == "nwucla":
         return _process_nwucla(job, center, layout)
-    data = Path(job.paths[0]).read_bytes()
-    hashes = {Path(job.paths[0]).name: sha256(data)}
+    data = nwucla.read_bytes(job.paths[0])
+    hashes = {nwucla.file_name(job.paths[0]): sha256(data)}
     joints, notes = ntu_sample_joints(data, center)
     f = ntu_names.parse_name(job.name)
     return [Sample(job.name, f["action"] - 1, joints, f, notes)], hashes, {}
@@ -242,7 +246,7 @@ def process(dataset: str, job: Job, center: bool, layout: str | None = None
 
 def _process_nwucla(job: Job, center: bool, layout: str | None) -> tuple[list[Sample], dict[str, str], dict]:
     data = nwucla.read_bytes(job.paths[0])
-    hashes = {Path(job.paths[0]).name: sha256(data)}
+    hashes = {nwucla.file_name(job.paths[0]): sha256(data)}
     joints, notes = nwucla.parse_file(data, job.name)
     try:
         joints = finalize(joints[:, None], notes, center=center,
@@ -289,10 +293,10 @@ def pku_segment_joints(video: np.ndarray, start: int, end: int, notes: list[str]
 
 
 def _process_pku(job: Job, center: bool) -> tuple[list[Sample], dict[str, str], dict]:
-    data = Path(job.paths[0]).read_bytes()
-    label_bytes = Path(job.paths[1]).read_bytes()
-    hashes = {Path(job.paths[0]).name: sha256(data),
-              "label/" + Path(job.paths[1]).name: sha256(label_bytes)}
+    data = nwucla.read_bytes(job.paths[0])
+    label_bytes = nwucla.read_bytes(job.paths[1])
+    hashes = {nwucla.file_name(job.paths[0]): sha256(data),
+              "label/" + nwucla.file_name(job.paths[1]): sha256(label_bytes)}
     video = pku_reader.parse_pku_skeleton(data)
     notes: list[str] = []
     dropped: list[tuple[int, str]] = []

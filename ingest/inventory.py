@@ -68,16 +68,37 @@ def other_reason(path: Path, wanted: str) -> str:
     return f"not a {wanted} file ({suffix})"
 
 
+def archive_members(archive: Path) -> tuple[Path, list[Path]]:
+    """A zip archive given as --raw (the official downloads) as a root: (`<archive>::`,
+    [`<archive>::/<member>` for every file member, in name order]). The paths are read
+    with `nwucla.read_bytes` (members in place, no unpacking); relative to the root they
+    are the member names. Raises ValueError for a file that is not a zip archive."""
+    import zipfile
+    root = Path(f"{archive}::")
+    try:
+        with zipfile.ZipFile(archive) as z:
+            names = sorted(n for n in z.namelist() if not n.endswith("/"))
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ValueError(f"{archive}: not a readable zip archive ({e})") from None
+    return root, [root / n for n in names]
+
+
 class Inventory:
-    """The regular files under `raw_dirs` (each once, in sorted order per root) and what
-    became of each one. Raises nothing: missing folders are checked by the caller."""
+    """The regular files under `raw_dirs` (each once, in sorted order per root; a .zip
+    root contributes its members, see `archive_members`) and what became of each one.
+    Raises ValueError for a .zip that is not an archive; missing folders are checked by
+    the caller."""
 
     def __init__(self, raw_dirs: list[Path]):
         self.roots = [Path(d) for d in raw_dirs]
         self.files: dict[Path, Path] = {}           # file -> its --raw root
         for root in self.roots:
-            for p in sorted(root.rglob("*")):
-                if p.is_file() and p not in self.files:
+            if root.is_file():
+                root, members = archive_members(root)
+            else:
+                members = (p for p in sorted(root.rglob("*")) if p.is_file())
+            for p in members:
+                if p not in self.files:
                     self.files[p] = root
         self._taken: set[Path] = set()
         self._notes: dict[Path, str] = {}

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 from dataclasses import dataclass, field
@@ -127,14 +128,26 @@ _ARCHIVES: dict[tuple[str, int], zipfile.ZipFile] = {}
 
 def read_bytes(path: str) -> bytes:
     """Bytes of a raw file: a path, or `archive.zip::member` (the archive is opened once
-    per process)."""
+    per process; NTU's official zips are read the same way). Raises BadFile for a damaged
+    member, OSError for an unreadable file."""
     if MEMBER_SEP not in path:
         return Path(path).read_bytes()
     archive, member = path.split(MEMBER_SEP, 1)
+    member = member.lstrip("/")   # inventory.Inventory's archive paths: `a.zip::/dir/x`
     key = (archive, os.getpid())
     if key not in _ARCHIVES:
         _ARCHIVES[key] = zipfile.ZipFile(archive)
-    return _ARCHIVES[key].read(member)
+    try:
+        return _ARCHIVES[key].read(member)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+        # A damaged member (bad CRC, truncated data) is that file's problem: a reported skip.
+        raise BadFile(f"damaged archive member: {e}") from None
+
+
+def file_name(path) -> str:
+    """The raw file's own name: the last part of a path or of an archive member
+    (`a.zip::dir/S001C001P001R001A001.skeleton` -> `S001C001P001R001A001.skeleton`)."""
+    return str(path).split(MEMBER_SEP, 1)[-1].replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def stat_path(path: str) -> str:

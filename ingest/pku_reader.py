@@ -152,7 +152,10 @@ def find_pku(inv: Inventory) -> tuple[dict[str, Path], dict[str, Path], Path | N
     for p in inv.take(".txt", wanted):
         root = inv.files[p]
         stem = strip_ext(p.name, ".txt")
-        is_label = any("label" in part.lower() for part in p.relative_to(root).parts[:-1])
+        # A label file sits in a folder named like "label" (Train_Label_PKU_final/), or in
+        # an archive so named (Train_Label_PKU_final.zip, members at its root).
+        is_label = (any("label" in part.lower() for part in p.relative_to(root).parts[:-1])
+                    or (str(root).endswith("::") and "label" in root.name.lower()))
         bucket = labels if is_label else skel
         if stem in bucket:
             dupes.append((p, bucket[stem]))

@@ -57,6 +57,16 @@ def process_chunk(args: tuple) -> dict:
                 notes[s.id] = s.notes
     info = {"fields": fields, "notes": notes, "skipped": skipped, "files": files,
             "label_lines": label_lines, "skipped_labels": skipped_labels}
+    write_chunk(chunk_path(work_dir, k), nj, joints, offsets, ids, labels, frames, persons, info)
+    return {"k": k, "samples": len(ids), "skipped": skipped}
+
+
+def write_chunk(path: Path, nj: int, joints: list, offsets: list, ids: list, labels: list,
+                frames: list, persons: list, info: dict) -> None:
+    """Write one chunk file atomically (npz, no pickle): joints float32 [T*M, nj, 3] per
+    sample, offsets [n + 1] into their rows, the per-sample lists, and `info` (JSON:
+    fields, notes, skipped, files, and for PKU-MMD label_lines / skipped_labels). Also
+    what the importers of preprocessed files (ingest/importer.py) write."""
     arrays = {
         "joints": np.concatenate(joints) if joints else np.zeros((0, nj, 3), np.float32),
         "offsets": np.asarray(offsets, np.int64),
@@ -66,12 +76,10 @@ def process_chunk(args: tuple) -> dict:
         "id": np.asarray(ids, dtype=np.str_) if ids else np.zeros(0, dtype="<U1"),
         "info": np.frombuffer(json.dumps(info).encode(), dtype=np.uint8),
     }
-    path = chunk_path(work_dir, k)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
     os.replace(tmp, path)
-    return {"k": k, "samples": len(ids), "skipped": skipped}
 
 
 class Chunk:
