@@ -254,6 +254,7 @@ def _write(dataset, fmt, paths, src: Source, out, center, shard_size_mb, log, ha
                         f"official rule (the official rule is used): {', '.join(names[:5])}")
     plan = Plan(jobs=[], skipped=[], warnings=warnings, benchmarks=src.benchmarks,
                 class_names=ntu_names.class_names(dataset), num_classes=n_cls, layout="ntu25")
+    plan.files_seen = len(hashes)     # the source files; their entries are accounted in `source`
     if not src.named:
         plan.context["file_splits"] = file_splits
     normalization = NORMALIZATION if (src.centred or center) else "none (raw camera coordinates, metres)"

@@ -153,8 +153,10 @@ def check(card: dict) -> list[str]:
     if a is None:
         return ["card.json has no `accounting` block (written by an older slim-ingest); "
                 "re-run the ingest to account for every input file"]
-    problems = []
     skipped, ignored = card.get("skipped", []), card.get("ignored", [])
+    if "source" in card:
+        return _check_import(card, a, skipped)
+    problems = []
     if a["files_seen"] != a["files_ingested"] + len(skipped) + len(ignored):
         problems.append(f"accounting: {a['files_seen']} files seen != {a['files_ingested']} ingested + "
                         f"{len(skipped)} skipped + {len(ignored)} ignored")
@@ -177,4 +179,27 @@ def check(card: dict) -> list[str]:
                             f"{len(sl)} skipped label lines")
         if any(not r.get("reason") or "line" not in r for r in sl):
             problems.append("accounting: a skipped label line lacks its line number or reason")
+    return problems
+
+
+IMPORT_RULE = "entries_seen = samples_written + entries_skipped"
+
+
+def _check_import(card: dict, a: dict, skipped: list[dict]) -> list[str]:
+    """The rules of an import of a preprocessed file (ingest/importer.py): every source
+    file read whole (files_seen = files_ingested = its checksums), and every entry of it a
+    sample or a skipped entry with a reason (card `source`: IMPORT_RULE)."""
+    problems = []
+    src = card["source"]
+    if not a["files_seen"] == a["files_ingested"] == len(card.get("files", {})):
+        problems.append(f"accounting: {a['files_seen']} source files seen, {a['files_ingested']} read, "
+                        f"{len(card.get('files', {}))} checksums")
+    if src.get("entries_seen") != card["num_samples"] + len(skipped):
+        problems.append(f"accounting: {src.get('entries_seen')} entries seen != {card['num_samples']} "
+                        f"samples + {len(skipped)} skipped entries")
+    if a["samples_written"] != card["num_samples"]:
+        problems.append(f"accounting: {a['samples_written']} samples written, card says {card['num_samples']}")
+    bad = [r.get("file") for r in skipped if not r.get("reason")]
+    if bad:
+        problems.append(f"accounting: {len(bad)} skipped entries without a reason, e.g. {bad[:3]}")
     return problems

@@ -478,3 +478,17 @@ def test_ntu120_pyskl_and_ctrgcn_csub(tmp_path):
                            names_file=str(tmp_path / "n.txt"), log=lambda s: None)
     assert card["source"]["names_recovered"] and card["benchmarks"]["xset"] == {"train": 1, "test": 2}
     _check(out, {n: center_joints(x) for n, _, x in s120}, centred_here=False)
+
+
+def test_import_card_keeps_the_accounting_rules(tmp_path):
+    """An import's card passes `slim-ingest verify`'s accounting: its source files are
+    its files, and every entry is a sample or a skipped entry with a reason."""
+    from slim.ingest.importer import run_import
+    from slim.ingest.inventory import check
+    src = _pyskl(tmp_path / "ntu60_3danno.pkl")
+    out, card = run_import("ntu60", "pyskl", [str(src)], str(tmp_path / "data"))
+    assert check(card) == []
+    assert card["accounting"]["files_seen"] == card["accounting"]["files_ingested"] == 1
+    assert card["source"]["entries_seen"] == card["num_samples"] + len(card["skipped"])
+    broken = dict(card, num_samples=card["num_samples"] - 1)
+    assert any("entries seen" in p for p in check(broken))
