@@ -276,7 +276,7 @@ def test_piped_result_tables_keep_paths_on_one_line(world):
     r = CliRunner().invoke(cli, args)                  # the second time: the saved classifier
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert any(ln.strip() == f"written to {run / 'eval' / 'linear.json'}" for ln in lines), r.output
+    assert any(ln.strip() == f"written to {run / 'eval' / 'linear_synthetic_xsub_cls+mean_sel-val.json'}" for ln in lines), r.output
     assert any(ln.startswith("splits: train ") for ln in lines)
     assert any(ln.startswith("reused ") and "linear.classifier.pt" in ln for ln in lines), r.output
 
