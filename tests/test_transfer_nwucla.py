@@ -53,7 +53,7 @@ def test_ntu25_encoder_evaluates_on_mapped_nwucla(source_run):
     r = api.retrieval(run, data_dir=str(mapped), benchmark="xview", ks=(1,), device="cpu")
     assert 0 <= r["metrics"]["top1"] <= 100 and r["split_sizes"] == {"gallery": 20, "query": 12}
     lin = api.transfer(run, mapped, benchmark="xview", epochs=3, device="cpu")
-    assert lin["path"].endswith("transfer_nwucla.json") and 0 <= lin["metrics"]["top1"] <= 100
+    assert lin["path"].endswith("transfer_nwucla_xview_from-synthetic_cls+mean_sel-val.json") and 0 <= lin["metrics"]["top1"] <= 100
     assert lin["layout"] == {"source_layout": "ntu25", "target_layout": "ntu25", "joints": 25}
     assert lin["selection"] == "val" and lin["source"]["dataset"] == "synthetic"
 
