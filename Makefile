@@ -27,13 +27,14 @@ help:
 	@echo "make demo            install, make the synthetic dataset, ingest, pretrain, evaluate (SIZE=small|full)"
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
 	@echo "make ingest DATASET=ntu60|ntu120|pku2|nwucla|synthetic [RAW=dir|zip] [OUT=data] [LAYOUT=ntu25]"
+	@echo "make ingest DATASET=ntu60|ntu120 FROM=pyskl|ctrgcn|stgcn RAW=file [NAMES=skes_available_name.txt]"
 	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|deploy|ablations|nwucla|loader] [NWUCLA=path] [BENCH_ARGS='--steps 30'] [PUBLISH=1]"
 	@echo "                     (figures -> untracked bench/local.json; PUBLISH=1: the README's bench/results.json)"
 	@echo "make bench-gpu       the paper recipe on one GPU: eager, compiled, DDP, projected wall time [BENCH_ARGS=...]"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel
+	$(PY) -m pip install -q --upgrade pip "setuptools>=77" wheel
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_CPU)"
 	$(PY) -m pip install -q -e ".[test,plot,onnx]"
 	@touch $@
@@ -48,8 +49,13 @@ test-slow: install
 	$(BIN)/pytest -q -m slow $(PYTEST_ARGS)
 
 # ingest: RAW may be given more than once for NTU-120's two archives: RAW="dir1 dir2".
+# FROM=pyskl|ctrgcn|stgcn imports a preprocessed file instead: RAW is that file (or two
+# npz files, or the ST-GCN folder); NAMES=skes_available_name.txt for ctrgcn.
 ingest: install
-	@if [ "$(DATASET)" = "synthetic" ] && [ -z "$(RAW)" ]; then \
+	@if [ -n "$(FROM)" ]; then \
+	  test -n "$(RAW)" || { echo "RAW=<the $(FROM) file or folder> is required with FROM=$(FROM)"; exit 2; }; \
+	  $(BIN)/slim-ingest $(DATASET) --from $(FROM) $(RAW) --out $(OUT) $(if $(NAMES),--names $(NAMES),); \
+	elif [ "$(DATASET)" = "synthetic" ] && [ -z "$(RAW)" ]; then \
 	  $(BIN)/slim-ingest synth --out raw/synthetic && \
 	  $(BIN)/slim-ingest synthetic --raw raw/synthetic --out $(OUT) --workers $(WORKERS); \
 	else \

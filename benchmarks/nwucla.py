@@ -70,7 +70,7 @@ def supervised_epochs(total_steps: int, global_batch: int, fit_size: int) -> int
 
 
 def run(raw: Path, out: Path, preset: str = "cpu-demo", steps: int | None = None,
-        linear_epochs: int = 100, workers: int = 2, log=print) -> dict:
+        linear_epochs: int = 100, workers: int = 2, log=print, view: str = "none") -> dict:
     """Steps 1-4 of the module docstring; returns the figures (percent, seconds)."""
     from slim.eval import api
     from slim.ingest.run import ingest
@@ -78,12 +78,15 @@ def run(raw: Path, out: Path, preset: str = "cpu-demo", steps: int | None = None
 
     t0 = time.perf_counter()
     timings = {}
-    data = ingest("nwucla", raw, out / "data", workers=workers, progress=False)
+    # A view-normalised ingest (ingest --view) gets its own folder beside the plain one.
+    data = ingest("nwucla", raw, out / ("data" if view == "none" else f"data-view-{view}"),
+                  workers=workers, progress=False, view=view)
     card = json.loads((data / "card.json").read_text())
     timings["ingest_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    run_dir = out / "runs" / f"nwucla-{preset}" if steps is None else out / "runs" / f"nwucla-{preset}-{steps}steps"
+    name = f"nwucla-{preset}" + ("" if view == "none" else f"-view-{view}")
+    run_dir = out / "runs" / (name if steps is None else f"{name}-{steps}steps")
     _pretrain(data, run_dir, preset, pretrain_sets(preset, steps), log)
     info = json.loads((run_dir / "run.json").read_text())
     cfg = from_toml_text((run_dir / "config.toml").read_text())
@@ -112,7 +115,7 @@ def run(raw: Path, out: Path, preset: str = "cpu-demo", steps: int | None = None
     figures = {
         "dataset": "nwucla", "benchmark": BENCHMARK, "layout": card["layout"],
         "train_samples": n_train, "test_samples": card["benchmarks"][BENCHMARK]["test"],
-        "preset": preset, "pretrain_steps": int(info["total_steps"]), "global_batch": cfg.data.global_batch,
+        "preset": preset, "view": view, "pretrain_steps": int(info["total_steps"]), "global_batch": cfg.data.global_batch,
         "short_run": steps is not None,
         "pretrained_retrieval_k1": res["pretrained"]["retrieval_k1"],
         "random_retrieval_k1": res["random"]["retrieval_k1"],
@@ -133,7 +136,7 @@ def table_markdown(f: dict) -> str:
     note = " (short harness check, not a result)" if f["short_run"] else ""
     return "\n".join([
         f"NW-UCLA {f['benchmark']} ({f['train_samples']} train / {f['test_samples']} test, layout {f['layout']}), "
-        f"preset {f['preset']}, {f['pretrain_steps']} pretraining steps x batch {f['global_batch']}{note}",
+        f"preset {f['preset']}" + (f", ingest --view {f['view']}" if f.get('view', 'none') != 'none' else '') + f", {f['pretrain_steps']} pretraining steps x batch {f['global_batch']}{note}",
         "",
         "| encoder | retrieval k=1 (%) | linear (%) |",
         "|---|---:|---:|",
@@ -158,6 +161,8 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "nwucla", help="data and run folders")
     ap.add_argument("--preset", default="cpu-demo", help="pretraining preset (slim-train pretrain --preset)")
     ap.add_argument("--steps", type=int, default=None, help="about this many pretraining steps (harness check)")
+    ap.add_argument("--view", default="none", choices=("none", "yaw", "full"),
+                    help="ingest's body-centred view normalisation (slim-ingest --view)")
     ap.add_argument("--linear-epochs", type=int, default=100)
     ap.add_argument("--results", type=Path, default=results_path())
     args = ap.parse_args(argv)
@@ -166,7 +171,7 @@ def main(argv: list[str]) -> None:
         print(f"error: NW-UCLA not found{f' at {raw}' if raw else ''}\nhint: pass NWUCLA=PATH (make) or "
               "--nwucla PATH: the all_sqe folder or all_sqe.zip of CTR-GCN's data instructions", file=sys.stderr)
         raise SystemExit(2)
-    figures = run(raw, args.out, args.preset, args.steps, args.linear_epochs)
+    figures = run(raw, args.out, args.preset, args.steps, args.linear_epochs, view=args.view)
     record("nwucla", figures, args.results)
     md = table_markdown(figures)
     path = args.results.parent / "nwucla.md"

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import click
 
-from slim.ingest.clitools import console
-
-from .options import feature_config, feature_options, open_target, run_protocol, show_config, target_options
+from .options import (feature_config, feature_options, open_target, run_protocol, say, show_config,
+                      target_options)
 
 
 @click.command("features")
@@ -29,4 +28,4 @@ def features(out, parts, run, encoder, data, benchmark, **kw):
     target = open_target(run, encoder, data, benchmark)
     show_config(cfg)
     path, rows = run_protocol(write_features, target, cfg)
-    console.print(f"wrote {rows} rows to {path}", soft_wrap=True)
+    say(f"wrote {rows} rows to {path}")

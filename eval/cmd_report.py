@@ -34,7 +34,7 @@ def report(runs, fmt):
     for r in runs:
         p = Path(r)
         if not p.is_dir():
-            fail(f"{r}: no such folder", "pass run folders made by `slim-train pretrain` (see `ls runs/`)")
+            fail(f"{r}: no such run folder", "pass run folders made by `slim-train pretrain` (see `ls runs/`)")
         if not (p / "run.json").is_file() and not (p / "eval").is_dir():
             fail(f"{r} is not a run folder (no run.json) and holds no eval/ results",
                  "pass a folder made by `slim-train pretrain` (see `ls runs/`)")

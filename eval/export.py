@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from slim.ingest.versions import code_version
 
-from .common import FeatureOptions, split_features
+from .common import FeatureOptions, is_main_process, split_features
 from .features import TRANSFORM
 from .target import EvalTarget
 
@@ -42,7 +42,8 @@ class FeaturesConfig:
 
 def write_features(target: EvalTarget, cfg: FeaturesConfig) -> tuple[Path, int]:
     """Extract (or load cached) features of each part and write one Parquet or CSV file
-    (by cfg.out's suffix, see output_format), atomically. Returns (path, rows)."""
+    (by cfg.out's suffix, see output_format), atomically; rank 0 only under torchrun
+    (every rank gets the same return value). Returns (path, rows)."""
     fmt = output_format(cfg.out)
     tables = []
     for part in cfg.parts:
@@ -64,13 +65,14 @@ def write_features(target: EvalTarget, cfg: FeaturesConfig) -> tuple[Path, int]:
     table = table.replace_schema_metadata({k.encode(): (v if isinstance(v, str) else json.dumps(v)).encode()
                                            for k, v in meta.items()})
     out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    if fmt == "csv":
-        _write_csv(table, tmp)
-    else:
-        pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, out)
+    if is_main_process():   # under torchrun every rank holds the gathered features; one writes
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        if fmt == "csv":
+            _write_csv(table, tmp)
+        else:
+            pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, out)
     return out, table.num_rows
 
 

@@ -54,7 +54,9 @@ def selection_options(fn):
                      help="val: choose epoch / hyper-parameters on a validation part of the "
                           "training split (honest); test: the papers' protocol (best test epoch)."),
         click.option("--val-fraction", type=float, default=0.1, show_default=True,
-                     help="Share of the training split carved out for validation (stratified)."),
+                     help="Share of the training split carved out for validation (X-Sub: whole "
+                          "performers, none on both sides; other benchmarks: stratified by class). "
+                          "0: no validation part; the last epoch is reported (selection \"last\")."),
         click.option("--val-seed", type=int, default=0, show_default=True,
                      help="Seed of the validation carving."),
     ]
@@ -134,6 +136,8 @@ def run_protocol(fn, *args, **kwargs):
     except TargetError as e:
         fail(str(e), e.hint)
     except (FileNotFoundError, KeyError) as e:
-        fail(str(e), "check --data / --benchmark, or re-ingest the dataset with slim-ingest")
+        fail(str(e), getattr(e, "hint", None)
+             or "check --data / --benchmark, or re-ingest the dataset with slim-ingest")
     except ValueError as e:
-        fail(str(e), "check the values of the options you gave (`--help` lists them and their ranges)")
+        fail(str(e), getattr(e, "hint", None)
+             or "check the values of the options you gave (`--help` lists them and their ranges)")

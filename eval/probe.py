@@ -56,12 +56,16 @@ def single_head(model: _Probe, head: int) -> nn.Module:
 def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, sel_x: torch.Tensor,
                 sel_y: torch.Tensor, num_classes: int, *, lrs=(0.1,), epochs: int = 100,
                 batch_size: int = 256, momentum: float = 0.9, weight_decay: float = 0.0,
-                generator: torch.Generator) -> ProbeResult:
+                generator: torch.Generator, keep_last: bool = False) -> ProbeResult:
     """Train BN + linear heads (one per base lr) on (train_x [N, F], train_y int [N]);
     after every epoch measure accuracy on the selection split (sel_x [S, F], sel_y [S])
-    and keep the (lr, epoch) with the best one. Tensors may live on any device; the
-    returned model is on CPU. `generator` (CPU) owns the init and the shuffling order.
+    and keep the (lr, epoch) with the best one, or (keep_last, one lr only) the last
+    epoch's head whatever its accuracy (nothing is selected on sel then). Tensors may live
+    on any device; the returned model is on CPU. `generator` (CPU) owns the init and the
+    shuffling order. Raises ValueError for keep_last with several lrs.
     """
+    if keep_last and len(lrs) != 1:
+        raise ValueError(f"keep_last needs one learning rate, got {len(lrs)}")
     device = train_x.device
     train_x, sel_x = train_x.float(), sel_x.float().to(device)
     train_y, sel_y = train_y.long().to(device), sel_y.long().to(device)
@@ -98,7 +102,9 @@ def train_probe(train_x: torch.Tensor, train_y: torch.Tensor, sel_x: torch.Tenso
         for h, lr in enumerate(lrs):
             curves[lr].append(acc[h])
         h = max(range(len(lrs)), key=lambda j: acc[j])
-        if acc[h] > best[0]:
+        if keep_last and epoch == epochs:
+            best = (acc[0], 0, epoch, single_head(model, 0).cpu())
+        elif not keep_last and acc[h] > best[0]:
             best = (acc[h], h, epoch, single_head(model, h).cpu())
     acc, h, epoch, head = best
     return ProbeResult(lr=lrs[h], epoch=epoch, select_accuracy=acc, curves=curves, model=head)

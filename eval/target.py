@@ -93,7 +93,7 @@ def run_encoder_path(run_dir: Path) -> Path:
         raise TargetError(f"{run_dir}: no encoder.pt", f"export it with `slim-train export {run_dir}`") from None
     from slim.train.checkpoint import CheckpointError
     try:
-        return Path(export_encoder(Path(run_dir)))
+        return Path(_export_once(export_encoder, Path(run_dir)))
     except (CheckpointError, FileNotFoundError) as e:
         # A run folder assembled by hand (or copied without checkpoints) still has its export.
         if existing.is_file():
@@ -101,6 +101,24 @@ def run_encoder_path(run_dir: Path) -> Path:
         raise TargetError(f"{run_dir}: no encoder.pt and no checkpoint to export it from ({e})",
                           "let the run write a checkpoint (re-run its `slim-train pretrain` command), "
                           "or pass --encoder FILE") from e
+
+
+def _export_once(export, run_dir: Path):
+    """`export(run_dir)` on rank 0 first under torchrun (the others wait, then find the
+    file fresh and only read it): one process writes encoder.pt."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return export(run_dir)
+    out, err = None, None
+    if dist.get_rank() == 0:
+        try:
+            out = export(run_dir)
+        except Exception as exc:  # noqa: BLE001 - re-raised after the barrier, on every rank
+            err = exc
+    dist.barrier()
+    if err is not None:
+        raise err
+    return out if out is not None else export(run_dir)
 
 
 def random_encoder(like: Encoder, seed: int) -> tuple[Encoder, str]:
@@ -173,10 +191,11 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
         path = run_encoder_path(run_dir)
     try:
         enc, enc_meta = load_encoder(path)
-    except (ValueError, FileNotFoundError) as e:
+    except Exception as e:  # noqa: BLE001 - torch.load of a damaged file raises many kinds
         hint = ("pass --encoder runs/<name>/encoder.pt (written by `slim-train export RUN`), or --run RUN"
                 if kind == "file" else f"re-export the encoder with `slim-train export {run_dir}`")
-        raise TargetError(str(e), hint) from None
+        raise TargetError(f"{path}: cannot be read as an encoder file ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''})", hint) from None
     if kind == "random":
         enc, sha = random_encoder(enc, seed)
         label, path_rec = f"random:{seed}", None
@@ -197,6 +216,9 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
         hint = (f"{data_dir} holds datasets: pass one of them, e.g. --data {inside[0].parent}" if inside
                 else "pass --data DIR pointing at an ingested dataset (a folder with manifest.parquet)")
         raise TargetError(str(e), hint) from None
+    except (OSError, ValueError) as e:   # pyarrow's ArrowInvalid is a ValueError
+        raise TargetError(f"{data_dir / 'manifest.parquet'} cannot be read ({e})",
+                          "re-run the ingest of this dataset (`slim-ingest verify DIR` checks it)") from e
     benchmarks = list(meta.get("benchmarks") or [])
     if benchmark is None:
         benchmark = info.get("benchmark") if info.get("benchmark") in benchmarks else None

@@ -4,19 +4,20 @@ fine-tuning (the whole training split)."""
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from slim.ingest.clitools import console
 
-from .common import carve, is_main_process, pick_device
+from .common import is_main_process, pick_device
 from .detail import merge_details
 from .features import split_rows
 from .finetune import FinetuneConfig, finetune
 from .results import target_result_path, write_result
 from .saved_model import classifier_path, protocol_key, save_target_classifier
+from .split import check_classes, plan_selection, validation_groups
 from .target import EvalTarget
 
 RATIOS = {0.01: "1pct", 0.1: "10pct"}
@@ -40,17 +41,26 @@ def _rows(target: EvalTarget, column: str) -> tuple[np.ndarray, np.ndarray]:
     return index, label
 
 
-def _selection(target: EvalTarget, cfg: FinetuneConfig, train: tuple, pool: tuple):
-    """(select_rows, test_rows_or_None, sizes) for select_on val (val carved from `pool`,
-    the labelled-or-not training rows the model does not train on) or test."""
+def _selection(target: EvalTarget, cfg: FinetuneConfig, train: tuple, pool: tuple, groups=None):
+    """(selection, train_rows, select_rows, test_rows_or_None, sizes, carving record, cfg)
+    for split.plan_selection over `pool` (the training rows a validation part may be
+    carved from: the whole training split for full fine-tuning, the rows outside the
+    labelled subset for semi). Under "val" the carved part is removed from `train` when
+    pool is train; "test" selects on the test split; "last" (--val-fraction 0) trains on
+    everything and evaluates the test split once, after the last epoch."""
     test = _rows(target, f"{target.benchmark}_test")
-    if cfg.select_on == "test":
-        return test, None, {"train": len(train[0]), "test": len(test[0])}
-    if cfg.select_on != "val":
-        raise ValueError(f"select_on must be 'val' or 'test', got {cfg.select_on!r}")
-    _fit, val = carve(pool[1], cfg.val_fraction, cfg.val_seed)
-    sel = (pool[0][val], pool[1][val])
-    return sel, test, {"train": len(train[0]), "val": len(val), "test": len(test[0])}
+    check_classes(train[1], test[1], target.meta.get("class_names"), target.benchmark)
+    selection, fit, val, carving = plan_selection(pool[1], cfg.select_on, cfg.val_fraction,
+                                                  cfg.val_seed, groups)
+    if selection == "val":
+        if pool is train:
+            train = (train[0][fit], train[1][fit])
+        sel = (pool[0][val], pool[1][val])
+        return selection, train, sel, test, {"train": len(train[0]), "val": len(val),
+                                             "test": len(test[0])}, carving, cfg
+    if selection == "last":
+        cfg = replace(cfg, eval_every=cfg.epochs)      # one evaluation: after the last epoch
+    return selection, train, test, None, {"train": len(train[0]), "test": len(test[0])}, carving, cfg
 
 
 def _progress(seed, cfg: FinetuneConfig):
@@ -72,19 +82,22 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
     # subset stays exactly the manifest's (and identical across seeds and runs).
     outside = ~np.isin(train_all[0], subset[0])
     pool = (train_all[0][outside], train_all[1][outside])
-    sel, test, sizes = _selection(target, cfg.train, subset, pool)
+    selection, subset, sel, test, sizes, carving, train_cfg = _selection(target, cfg.train, subset, pool)
+    carving["how"] += " (from the training split outside the labelled subset)" if selection == "val" else ""
     device = pick_device(cfg.train.device)
     runs = []
     best = None  # (selection top-1, seed, model): the seed whose classifier is saved
     for seed in range(cfg.seeds):
         r = finetune(target.encoder, target.data_dir, target.num_classes, subset, sel, test,
-                     cfg.train, seed, device, _progress(seed, cfg.train))
+                     train_cfg, seed, device, _progress(seed, cfg.train))
         model = r.pop("model")  # one model kept at a time, not one per seed
-        if best is None or r["select_top1"] > best[0]:
+        # The saved classifier is the seed best on validation; with no validation part
+        # (selection "test" / "last") it is seed 0, never one chosen on the test split.
+        if best is None or (selection == "val" and r["select_top1"] > best[0]):
             best = (r["select_top1"], seed, model.cpu())
         del model
         runs.append(r)
-    key = "test_top1" if cfg.train.select_on == "val" else "select_top1"
+    key = "test_top1" if selection == "val" else "select_top1"
     accs = [r[key] for r in runs]
     detail = merge_details([r["detail"] for r in runs])
     detail["class_names"] = list(target.meta.get("class_names") or [])
@@ -92,17 +105,17 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
                "top1_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                "top1_per_seed": accs, "epoch_per_seed": [r["epoch"] for r in runs],
                "steps": runs[0]["steps"], "top5": detail["top5"]}
-    if cfg.train.select_on == "val":
+    if selection == "val":
         metrics["val_top1_per_seed"] = [r["select_top1"] for r in runs]
-    settings = {"pool": cfg.train.pool, "selection": cfg.train.select_on}
+    settings = {"pool": cfg.train.pool, "selection": selection}
     path = target_result_path(target, "semi", variant, settings)
     cpath = classifier_path(target.out_dir, "semi", target.label, variant)
-    record = write_result(path, protocol="semi", selection=cfg.train.select_on, settings=settings,
+    record = write_result(path, protocol="semi", selection=selection, settings=settings,
                           dataset=target.dataset, benchmark=target.benchmark, split_sizes=sizes,
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
                           variant=variant,
                           extra={"data": str(target.data_dir), "detail": detail,
-                                 "val_source": "training split outside the labelled subset",
+                                 "validation": carving,
                                  "classifier": str(cpath), "classifier_seed": best[1]})
     _save(cpath, target, best[2], cfg.train, "semi", variant, record, cfg)
     return record, path
@@ -112,30 +125,24 @@ def run_full_finetune(target: EvalTarget, cfg: FullFinetuneConfig) -> tuple[dict
     """Fine-tune on the whole training split (minus the carved validation part under
     select_on val); writes `<out>/eval/finetune_<dataset>_<bench>_<pool>_sel-<s>[_<encoder>].json`."""
     train_all = _rows(target, f"{target.benchmark}_train")
-    if cfg.train.select_on == "val":
-        fit, val = carve(train_all[1], cfg.train.val_fraction, cfg.train.val_seed)
-        train = (train_all[0][fit], train_all[1][fit])
-        sel = (train_all[0][val], train_all[1][val])
-        test = _rows(target, f"{target.benchmark}_test")
-        sizes = {"train": len(fit), "val": len(val), "test": len(test[0])}
-    else:
-        train = train_all
-        sel, test, sizes = _selection(target, cfg.train, train, train)
+    groups = validation_groups(target.data_dir, target.benchmark, train_all[0])
+    selection, train, sel, test, sizes, carving, train_cfg = _selection(
+        target, cfg.train, train_all, train_all, groups)
     r = finetune(target.encoder, target.data_dir, target.num_classes, train, sel, test,
-                 cfg.train, cfg.seed, pick_device(cfg.train.device), _progress(cfg.seed, cfg.train))
-    metrics = {"top1": r["test_top1"] if cfg.train.select_on == "val" else r["select_top1"],
+                 train_cfg, cfg.seed, pick_device(cfg.train.device), _progress(cfg.seed, cfg.train))
+    metrics = {"top1": r["test_top1"] if selection == "val" else r["select_top1"],
                "epoch": r["epoch"], "steps": r["steps"], "top5": r["detail"]["top5"]}
     detail = {**r["detail"], "class_names": list(target.meta.get("class_names") or [])}
-    if cfg.train.select_on == "val":
+    if selection == "val":
         metrics["val_top1"] = r["select_top1"]
-    settings = {"pool": cfg.train.pool, "selection": cfg.train.select_on}
+    settings = {"pool": cfg.train.pool, "selection": selection}
     path = target_result_path(target, "finetune", settings=settings)
     cpath = classifier_path(target.out_dir, "finetune", target.label)
-    record = write_result(path, protocol="finetune", selection=cfg.train.select_on, settings=settings,
+    record = write_result(path, protocol="finetune", selection=selection, settings=settings,
                           dataset=target.dataset, benchmark=target.benchmark, split_sizes=sizes,
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
                           extra={"data": str(target.data_dir), "curve": r["curve"], "detail": detail,
-                                 "classifier": str(cpath)})
+                                 "validation": carving, "classifier": str(cpath)})
     _save(cpath, target, r["model"].cpu(), cfg.train, "finetune", "", record, cfg)
     return record, path
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from slim.ingest.datasets import NATIVE_LAYOUT, Plan, fields_of, split_columns
 from slim.ingest.h5store import H5Writer
+from slim.ingest.inventory import accounting
 from slim.ingest.manifest import write_manifest
 from slim.ingest.shards import SplitShardWriter, npy_bytes, num_shards
 from slim.ingest.subsets import subset_columns
@@ -44,12 +45,17 @@ def build_table(dataset: str, chunks: list[Chunk], plan: Plan, warnings: list[st
     frames = np.concatenate([c.num_frames for c in chunks]) if chunks else np.zeros(0, np.int32)
     persons = np.concatenate([c.num_persons for c in chunks]) if chunks else np.zeros(0, np.int8)
     rows = [f for c in chunks for f in c.info["fields"]]
-    names = fields_of(dataset)
+    # An import without sample names (a CTR-GCN npz whose order cannot be matched to
+    # names) has no name-derived columns, and its splits come from the file.
+    names = [n for n in fields_of(dataset) if all(n in r for r in rows)]
     fields = {}
     for name in names:
         vals = [r[name] for r in rows]
         fields[name] = np.asarray(vals, dtype=object if dataset == "pku2" and name in ("video", "view") else np.int64)
-    splits = split_columns(dataset, fields, plan.context, warnings)
+    if "file_splits" in plan.context:
+        splits = {k: np.asarray(v, dtype=bool) for k, v in plan.context["file_splits"].items()}
+    else:
+        splits = split_columns(dataset, fields, plan.context, warnings)
     subsets = subset_columns(label, splits, plan.benchmarks)
     cols = {
         "index": pa.array(np.arange(len(ids), dtype=np.int64)),
@@ -70,12 +76,16 @@ def build_table(dataset: str, chunks: list[Chunk], plan: Plan, warnings: list[st
 
 def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan: Plan,
                      *, normalization: str, shard_size_mb: float, config: dict,
-                     fingerprint: str, on_chunk: Callable[[int], None] | None = None) -> dict:
-    """Write every output of `out_dir` from the chunks; returns the card."""
+                     fingerprint: str, on_chunk: Callable[[int], None] | None = None,
+                     extra: dict | None = None) -> dict:
+    """Write every output of `out_dir` from the chunks; returns the card. `extra`: more
+    card entries (an import's `source` record), written with the rest."""
     out_dir = Path(out_dir)
     chunks = [Chunk(p) for p in chunk_paths]
     warnings = list(plan.warnings)
     skipped = list(plan.skipped) + [s for c in chunks for s in c.info["skipped"]]
+    skipped_labels = list(plan.skipped_labels) + [s for c in chunks for s in c.info.get("skipped_labels", [])]
+    label_lines = plan.label_lines + sum(c.info.get("label_lines", 0) for c in chunks)
     ids = [i for c in chunks for i in c.ids]
     dup = len(ids) - len(set(ids))
     if dup:
@@ -152,9 +162,15 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
         "subsets": {k: int(v.sum()) for k, v in masks.items() if k.count("_") == 2},
         "shards": {name: len(w.written) for name, w in writers.items()},
         "files": dict(sorted(files.items())), "outputs": outputs,
-        "skipped": sorted(skipped, key=lambda s: s["file"]), "warnings": warnings,
+        "accounting": accounting(plan.files_seen, len(files), skipped, plan.ignored, n,
+                                 label_lines if dataset == "pku2" else None, skipped_labels),
+        "skipped": sorted(skipped, key=lambda s: (s["file"], s.get("path", ""))),
+        "ignored": sorted(plan.ignored, key=lambda s: s["path"]),
+        **({"skipped_labels": sorted(skipped_labels, key=lambda s: (s["video"], s["line"]))}
+           if dataset == "pku2" else {}),
+        "warnings": warnings,
         "sample_notes": notes, "normalization": normalization, "config": config,
-        "fingerprint": fingerprint,
+        "fingerprint": fingerprint, **(extra or {}),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     tmp = out_dir / "card.json.tmp"

@@ -40,6 +40,27 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self._lazy))
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's main, with its usage errors (unknown option, missing argument, a path
+        that does not exist) in the house format: `error: ...` + `hint: ... --help`,
+        exit code 2, like every other user error."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.UsageError as e:
+            where = e.ctx.command_path if e.ctx else (prog_name or self.name)
+            err_console.print(f"[bold red]error:[/] {e.format_message()}", markup=True, highlight=False)
+            err_console.print(f"[yellow]hint:[/] see `{where} --help`")
+            sys.exit(e.exit_code)
+        except click.exceptions.ClickException as e:
+            err_console.print(f"[bold red]error:[/] {e.format_message()}")
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            err_console.print("Aborted!")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def get_command(self, ctx, name):
         if name in self._lazy:
             mod, attr = self._lazy[name].split(":")

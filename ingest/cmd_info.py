@@ -19,8 +19,12 @@ def info(folder):
     card_path = Path(folder) / "card.json"
     if not card_path.is_file():
         fail(f"{card_path}: missing", "ingest first: slim-ingest <dataset> --raw DIR --out DIR")
-    card = json.loads(card_path.read_text())
-    table, meta = read_manifest(folder)
+    try:
+        card = json.loads(card_path.read_text())
+        table, meta = read_manifest(folder)
+    except (OSError, ValueError) as exc:   # bad JSON, a damaged parquet (ArrowInvalid)
+        fail(f"{folder}: cannot be read ({exc})", f"re-run the ingest; `slim-ingest verify {folder}` "
+             "says which file is damaged")
     frames = table.column("num_frames").to_numpy()
     persons = table.column("num_persons").to_numpy()
     t = Table(title=f"{folder} ({card['dataset']}, ingest v{card['ingest_version']})")
@@ -47,6 +51,7 @@ def info(folder):
         t.add_row(f"shards {name}", str(v))
     t.add_row("normalization", card["normalization"])
     t.add_row("skipped files", str(len(card["skipped"])))
+    t.add_row("ignored files (not data)", str(len(card.get("ignored", []))))
     console.print(t)
     if card["skipped"]:
         s = Table(title="skipped")

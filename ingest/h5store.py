@@ -66,7 +66,7 @@ class H5Writer:
 
     def append(self, sample_id: str, label: int, joints: np.ndarray) -> int:
         """Add one sample; joints: float32 [T, M, V, 3] (metres). Returns its index.
-        Raises ValueError on a wrong shape."""
+        Raises ValueError on a wrong shape or a non-finite value (never stored)."""
         nj = self.num_joints
         if joints.ndim != 4 or joints.shape[2:] != (nj, 3):
             raise ValueError(f"{sample_id}: joints must be [T, M, {nj}, 3], got {joints.shape}")
@@ -74,6 +74,9 @@ class H5Writer:
         if t < 1 or not 1 <= m <= 2:
             raise ValueError(f"{sample_id}: need T >= 1 and 1 <= M <= 2, got T={t}, M={m}")
         rows = np.ascontiguousarray(joints, dtype=np.float32).reshape(t * m, nj, 3)
+        if not np.isfinite(rows).all():
+            raise ValueError(f"{sample_id}: non-finite coordinates; the readers turn them into "
+                             "NaN and drop those frames before anything is stored (coords.py)")
         self._buf.append(rows)
         self._buf_rows += rows.shape[0]
         self._rows += rows.shape[0]

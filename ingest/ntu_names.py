@@ -83,16 +83,35 @@ def is_official_name(dataset: str, fields: dict[str, int]) -> bool:
 
 def find_files(raw_dirs: list[Path], suffix: str) -> tuple[dict[str, Path], list[str]]:
     """Recursively find `*<suffix>` files under every raw dir (NTU-120 comes in two
-    archives). Returns ({stem: path} in name order, warnings about duplicates)."""
+    archives); a raw path that is a .zip (the official `nturgbd_skeletons_s001_to_s017.zip`)
+    contributes its members as `archive.zip::member` paths, read without unpacking
+    (nwucla.read_bytes). Returns ({stem: path} in name order, warnings about duplicates).
+    Raises ValueError for a .zip that is not a zip archive."""
+    import zipfile
+
+    from slim.ingest.nwucla import MEMBER_SEP
     found: dict[str, Path] = {}
     warnings = []
-    for d in raw_dirs:
-        for p in sorted(Path(d).rglob(f"*{suffix}")):
-            if not p.is_file():
-                continue
-            stem = p.name[: -len(suffix)]
-            if stem in found:
-                warnings.append(f"{stem}: found twice ({found[stem]} and {p}); using the first")
-                continue
+
+    def add(name: str, p: Path) -> None:
+        stem = name[: -len(suffix)]
+        if stem in found:
+            warnings.append(f"{stem}: found twice ({found[stem]} and {p}); using the first")
+        else:
             found[stem] = p
+
+    for d in raw_dirs:
+        d = Path(d)
+        if d.is_file() and d.suffix.lower() == ".zip":
+            try:
+                with zipfile.ZipFile(d) as z:
+                    members = sorted(n for n in z.namelist() if n.endswith(suffix))
+            except zipfile.BadZipFile:
+                raise ValueError(f"{d}: not a zip archive") from None
+            for n in members:
+                add(n.rsplit("/", 1)[-1], Path(f"{d}{MEMBER_SEP}{n}"))
+            continue
+        for p in sorted(d.rglob(f"*{suffix}")):
+            if p.is_file():
+                add(p.name, p)
     return dict(sorted(found.items())), warnings

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from slim.ingest.coords import describe, to_float32_finite
 from slim.ingest.ntu_lines import parse_lines
 from slim.ingest.topology import NTU25
 
@@ -131,13 +132,13 @@ def _parse_tokens(data: bytes) -> NtuSkeleton:
 
 def _build(header_frames: int, valid: int, many: int, ids: dict[int, int], body_key: list[int],
            frame_of: list[int], xyz: np.ndarray, warnings: list[str]) -> NtuSkeleton:
-    """xyz float64 [n * 25 * 3] of n body-frames (file order) -> bodies + warnings."""
+    """xyz float64 [n * 25 * 3] of n body-frames (file order) -> bodies + warnings.
+    Infinite, float32-overflowing and impossible (|x| > 100 m) values become NaN here
+    (`coords.to_float32_finite`), so they follow the NaN rules downstream."""
     if many:
         warnings.append(f"{many} frames with more than 2 bodies")
-    xyz = xyz.astype(np.float32).reshape(-1, NUM_JOINTS, 3)
-    n_nan = int(np.isnan(xyz).any(axis=(1, 2)).sum())
-    if n_nan:
-        warnings.append(f"{n_nan} body-frames with NaN coordinates")
+    xyz, n_nan, n_bad = to_float32_finite(xyz.reshape(-1, NUM_JOINTS, 3))
+    warnings += describe(n_nan, n_bad)
     n_zero = int((xyz == 0).all(axis=2).sum())
     if n_zero:
         warnings.append(f"{n_zero} all-zero joint lines")

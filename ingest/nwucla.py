@@ -27,10 +27,15 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from pathlib import Path
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from slim.ingest.coords import describe, to_float32_finite
+from slim.ingest.inventory import other_reason
 from slim.ingest.ntu_reader import BadFile
 
 NAME_RE = re.compile(r"a(\d{2})_s(\d{2})_e(\d{2})_v(\d{2})", re.IGNORECASE)
@@ -59,45 +64,63 @@ def parse_name(stem: str) -> dict[str, int] | None:
     return f if f["action"] in ACTIONS else None
 
 
-def find_files(raw: list[Path]) -> tuple[dict[str, str], list[dict], list[str]]:
-    """`*.json` files (case-insensitive) under folders (recursive) and inside zip
-    archives. Returns ({stem: path or `archive::member`} in name order, skipped
-    [{file, reason}] for JSON names that are not aAA_sSS_eEE_vVV, warnings: duplicates
-    and the count of other files, which are ignored). Raises BadFile for a .zip that is
-    not an archive."""
-    found: dict[str, str] = {}
-    skipped, warnings, ignored = [], [], []
+@dataclass
+class Found:
+    """What `find_files` saw. files: {stem: (path or `archive::member`, path as shown in
+    the card)} in name order; skipped / ignored: card entries {file, path, reason}; seen:
+    every file or member looked at (the accounting's "files seen" and the fingerprint)."""
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)
+    skipped: list[dict] = field(default_factory=list)
+    ignored: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
 
-    def add(name: str, where: str) -> None:
-        stem = name.rsplit("/", 1)[-1][:-len(".json")]
+
+def find_files(raw: list[Path]) -> Found:
+    """`*.json` files (case-insensitive) under folders (recursive) and inside zip
+    archives, every other file accounted for (inventory.py's rule: files seen = ingested
+    + skipped + ignored). Skipped: JSON names that are not aAA_sSS_eEE_vVV with an NW-UCLA
+    action, and second copies of a sample; ignored: files that are not `.json` (with
+    inventory's reason). Raises BadFile for a .zip that is not an archive."""
+    out = Found()
+    first: dict[str, str] = {}
+
+    def add(name: str, where: str, shown: str) -> None:
+        out.seen.append(where)
+        base = name.rsplit("/", 1)[-1]
+        if not base.lower().endswith(".json") or base.startswith("._"):
+            out.ignored.append({"file": base, "path": shown,
+                                "reason": other_reason(Path(name), "NW-UCLA aAA_sSS_eEE_vVV.json")})
+            return
+        stem = base[:-len(".json")]
         if parse_name(stem) is None:
-            skipped.append({"file": name.rsplit("/", 1)[-1],
-                            "reason": "name is not aAA_sSS_eEE_vVV with an NW-UCLA action"})
-        elif stem in found:
-            warnings.append(f"{stem}: found twice ({found[stem]} and {where}); using the first")
+            out.skipped.append({"file": base, "path": shown,
+                                "reason": "name is not aAA_sSS_eEE_vVV with an NW-UCLA action"})
+        elif stem in out.files:
+            out.skipped.append({"file": base, "path": shown,
+                                "reason": f"a second file for {stem} (the first, {first[stem]}, is read)"})
         else:
-            found[stem] = where
+            out.files[stem] = (where, shown)
+            first[stem] = shown
 
     for r in raw:
         if r.is_file():
             try:
                 with zipfile.ZipFile(r) as z:
-                    members = [n for n in z.namelist() if not n.endswith("/")]
-                    names = sorted(n for n in members if n.lower().endswith(".json"))
-                    ignored += sorted(n.rsplit("/", 1)[-1] for n in members if not n.lower().endswith(".json"))
+                    members = sorted(n for n in z.namelist() if not n.endswith("/"))
             except zipfile.BadZipFile:
                 raise BadFile(f"{r}: not a zip archive") from None
-            for n in names:
-                add(n, f"{r}{MEMBER_SEP}{n}")
+            for n in members:
+                add(n, f"{r}{MEMBER_SEP}{n}", f"{r.name}{MEMBER_SEP}{n}")
         else:
             for p in sorted(r.rglob("*")):
-                if p.is_file() and p.suffix.lower() == ".json":
-                    add(p.name, str(p))
-                elif p.is_file():
-                    ignored.append(p.name)
-    if ignored:
-        warnings.append(f"{len(ignored)} files that are not .json were ignored: {', '.join(ignored[:5])}")
-    return dict(sorted(found.items())), skipped, warnings
+                if p.is_file():
+                    add(p.name, str(p), str(p.relative_to(r)))
+    if out.ignored:
+        out.warnings.append(f"{len(out.ignored)} files that are not NW-UCLA .json were ignored: "
+                            + ", ".join(e["file"] for e in out.ignored[:5]))
+    out.files = dict(sorted(out.files.items()))
+    return out
 
 
 _ARCHIVES: dict[tuple[str, int], zipfile.ZipFile] = {}
@@ -105,14 +128,26 @@ _ARCHIVES: dict[tuple[str, int], zipfile.ZipFile] = {}
 
 def read_bytes(path: str) -> bytes:
     """Bytes of a raw file: a path, or `archive.zip::member` (the archive is opened once
-    per process)."""
+    per process; NTU's official zips are read the same way). Raises BadFile for a damaged
+    member, OSError for an unreadable file."""
     if MEMBER_SEP not in path:
         return Path(path).read_bytes()
     archive, member = path.split(MEMBER_SEP, 1)
+    member = member.lstrip("/")   # inventory.Inventory's archive paths: `a.zip::/dir/x`
     key = (archive, os.getpid())
     if key not in _ARCHIVES:
         _ARCHIVES[key] = zipfile.ZipFile(archive)
-    return _ARCHIVES[key].read(member)
+    try:
+        return _ARCHIVES[key].read(member)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+        # A damaged member (bad CRC, truncated data) is that file's problem: a reported skip.
+        raise BadFile(f"damaged archive member: {e}") from None
+
+
+def file_name(path) -> str:
+    """The raw file's own name: the last part of a path or of an archive member
+    (`a.zip::dir/S001C001P001R001A001.skeleton` -> `S001C001P001R001A001.skeleton`)."""
+    return str(path).split(MEMBER_SEP, 1)[-1].replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def stat_path(path: str) -> str:
@@ -154,12 +189,13 @@ def parse_file(data: bytes, stem: str) -> tuple[np.ndarray, list[str]]:
                       f"(label {want}); the file is mislabelled")
     if doc.get("file_name") not in (None, stem):
         notes.append(f"file_name {doc['file_name']!r} differs from the file's name")
-    bad = ~np.isfinite(joints) | (np.abs(joints) > np.finfo(np.float32).max)
-    if bad.any():
-        joints[bad] = np.nan  # dropped by finalize, like NTU's NaN frames
+    # inf, float32 overflow and |x| > 100 m become NaN (coords.py); finalize then drops
+    # those frames, like NTU's NaN frames.
+    joints32, n_nan, n_bad = to_float32_finite(joints)
+    notes += describe(n_nan, n_bad, unit="frames")
     if joints.shape[0] == 1:
         notes.append("1 frame: a static pose (its views repeat it)")
-    return joints.astype(np.float32), notes
+    return joints32, notes
 
 
 def split_columns(fields: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

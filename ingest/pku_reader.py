@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from slim.ingest.coords import to_float32_finite
+from slim.ingest.inventory import Inventory, strip_ext
 from slim.ingest.ntu_reader import BadFile
 from slim.ingest.ntu_names import resource_text
 
@@ -36,7 +38,9 @@ class Segment:
 
 
 def parse_pku_skeleton(data: bytes) -> np.ndarray:
-    """Bytes of one video -> float32 [F, 2, 25, 3] (metres; an absent person is zeros)."""
+    """Bytes of one video -> float32 [F, 2, 25, 3] (metres; an absent person is zeros).
+    Infinite, float32-overflowing and |x| > 100 m values are NaN (`coords`), so the
+    frames holding them are dropped like NaN frames. Raises BadFile."""
     if not data.strip():
         raise BadFile("empty file")
     if b"\0" in data or not data.isascii():
@@ -52,26 +56,32 @@ def parse_pku_skeleton(data: bytes) -> np.ndarray:
         v = np.fromiter(map(float, tok), dtype=np.float64, count=len(tok))
     except ValueError:
         raise BadFile("non-number token in a skeleton row") from None
-    return v.astype(np.float32).reshape(len(rows), 2, 25, 3)
+    out, _, _ = to_float32_finite(v.reshape(len(rows), 2, 25, 3))
+    return out
 
 
-def parse_labels(text: str, num_frames: int, notes: list[str]) -> list[Segment]:
-    """Label file text -> segments, clipped to [1, num_frames]; quirks go to notes."""
+def parse_labels(text: str, num_frames: int, notes: list[str],
+                 dropped: list[tuple[int, str]] | None = None) -> list[Segment]:
+    """Label file text -> segments, clipped to [1, num_frames]. Quirks that are repaired
+    go to notes; every non-blank line that gives no segment goes to `dropped` as (line,
+    reason) (to notes when `dropped` is None), so non-blank lines = segments + dropped."""
     out = []
+    drop = (lambda i, why: dropped.append((i, why))) if dropped is not None else \
+        (lambda i, why: notes.append(f"label line {i}: {why}"))
     for i, line in enumerate(text.splitlines(), start=1):
-        parts = [p.strip() for p in line.strip().split(",") if p.strip()]
-        if not parts:
+        if not line.strip():
             continue
+        parts = [p.strip() for p in line.strip().split(",") if p.strip()]
         if len(parts) < 3:
-            notes.append(f"label line {i}: fewer than 3 values, ignored")
+            drop(i, f"{len(parts)} values, need label,start,end; ignored")
             continue
         try:
             label, start, end = int(float(parts[0])), int(float(parts[1])), int(float(parts[2]))
         except ValueError:
-            notes.append(f"label line {i}: not numbers, ignored")
+            drop(i, "not numbers, ignored")
             continue
         if not 1 <= label <= NUM_CLASSES:
-            notes.append(f"label line {i}: label {label} outside 1..{NUM_CLASSES}, ignored")
+            drop(i, f"label {label} outside 1..{NUM_CLASSES}, ignored")
             continue
         if start > end:
             notes.append(f"label line {i}: start {start} > end {end}, swapped")
@@ -83,10 +93,15 @@ def parse_labels(text: str, num_frames: int, notes: list[str]) -> list[Segment]:
             notes.append(f"label line {i}: end {end} past the video's {num_frames} frames, clipped")
             end = num_frames
         if start > end:
-            notes.append(f"label line {i}: segment outside the video, ignored")
+            drop(i, f"segment outside the video's {num_frames} frames, ignored")
             continue
         out.append(Segment(label - 1, start, end, i))
     return out
+
+
+def count_label_lines(text: str) -> int:
+    """Non-blank lines of a label file: each must become a sample or a skipped entry."""
+    return sum(1 for ln in text.splitlines() if ln.strip())
 
 
 def read_split_file(text: str) -> tuple[set[str], set[str]]:
@@ -115,23 +130,35 @@ def class_names() -> list[str]:
     return [ln.strip() for ln in resource_text("pku2_action_names.txt").splitlines() if ln.strip()]
 
 
-def find_pku(raw_dirs: list[Path]) -> tuple[dict[str, Path], dict[str, Path], Path | None, list[str]]:
-    """({video: skeleton path}, {video: label path}, split file or None, warnings)."""
+def find_pku(inv: Inventory) -> tuple[dict[str, Path], dict[str, Path], Path | None, list[tuple[Path, Path]]]:
+    """From the raw files: ({video: skeleton path}, {video: label path}, split file or
+    None, [(duplicate, first)]). `.txt` matches in any case; the split file is noted
+    in the inventory as read metadata."""
     skel: dict[str, Path] = {}
     labels: dict[str, Path] = {}
     split = None
-    warnings = []
-    for d in raw_dirs:
-        for p in sorted(Path(d).rglob("*.txt")):
-            if p.name == "cross_subject_v2.txt":
-                split = split or p
-                continue
-            if not VIDEO_RE.fullmatch(p.stem):
-                continue
-            is_label = any("label" in part.lower() for part in p.relative_to(d).parts[:-1])
-            bucket = labels if is_label else skel
-            if p.stem in bucket:
-                warnings.append(f"{p.stem}: found twice ({bucket[p.stem]} and {p}); using the first")
-                continue
-            bucket[p.stem] = p
-    return dict(sorted(skel.items())), labels, split, warnings
+    dupes = []
+    for p in inv.files:
+        if p.name.lower() == "cross_subject_v2.txt":
+            if split is None:
+                split = p
+                inv.note(p, "the X-Sub split list (read for the xsub split), not a sample")
+            else:
+                inv.note(p, f"a second split list (the first, {inv.entry(split, '')['path']}, is used)")
+
+    def wanted(p: Path, root: Path) -> bool:
+        return VIDEO_RE.fullmatch(strip_ext(p.name, ".txt")) is not None
+
+    for p in inv.take(".txt", wanted):
+        root = inv.files[p]
+        stem = strip_ext(p.name, ".txt")
+        # A label file sits in a folder named like "label" (Train_Label_PKU_final/), or in
+        # an archive so named (Train_Label_PKU_final.zip, members at its root).
+        is_label = (any("label" in part.lower() for part in p.relative_to(root).parts[:-1])
+                    or (str(root).endswith("::") and "label" in root.name.lower()))
+        bucket = labels if is_label else skel
+        if stem in bucket:
+            dupes.append((p, bucket[stem]))
+            continue
+        bucket[stem] = p
+    return dict(sorted(skel.items())), labels, split, dupes

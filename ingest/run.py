@@ -23,11 +23,12 @@ from typing import Callable
 
 from slim.ingest import datasets, nwucla
 from slim.ingest.ntu_reader import BadFile
-from slim.ingest.center import normalization_for
+from slim.ingest.center import VIEWS, normalization_for, with_view
 from slim.ingest.versions import INGEST_VERSION
 from slim.ingest.work import chunk_jobs, chunk_path, process_chunk
 
 WORK = ".work"
+LOG_LIMIT = 20      # skipped / ignored files printed one by one; card.json lists them all
 
 
 class IngestError(Exception):
@@ -90,6 +91,9 @@ class IngestConfig:
     #: Stored skeleton layout: None = the dataset's own; another registered layout is
     #: reached by a mapping (topology.MAPPINGS), e.g. nwucla with "ntu25" for transfer.
     layout: str | None = None
+    #: Body-centred view normalisation after centring: "none" | "yaw" | "full"
+    #: (slim.ingest.center.view_rotation).
+    view: str = "none"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -101,17 +105,21 @@ class IngestConfig:
         return self.dataset if stored == datasets.NATIVE_LAYOUT[self.dataset] else f"{self.dataset}-{stored}"
 
 
-def fingerprint(cfg: IngestConfig, jobs: list[datasets.Job]) -> str:
-    """What decides the outputs: dataset, options, versions and every raw file's name,
-    size and mtime. A changed fingerprint discards the parsed chunks of an older run."""
+def fingerprint(cfg: IngestConfig, jobs: list[datasets.Job], seen: list[str] = ()) -> str:
+    """What decides the outputs: dataset, options, versions, every raw file's name, size
+    and mtime, and the names of the other files seen (they are accounted for in the card).
+    A changed fingerprint discards the parsed chunks of an older run."""
     h = hashlib.sha256()
     h.update(json.dumps([cfg.dataset, cfg.center, cfg.chunk_files, INGEST_VERSION]).encode())
     if cfg.layout is not None:
         h.update(json.dumps(["layout", datasets.resolve_layout(cfg.dataset, cfg.layout)]).encode())
+    if cfg.view != "none":
+        h.update(json.dumps(["view", cfg.view]).encode())
     for job in jobs:
         for p in job.paths:
             st = os.stat(nwucla.stat_path(p))
             h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    h.update("\0".join(seen).encode())
     return h.hexdigest()
 
 
@@ -139,6 +147,8 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
     if cfg.dataset not in datasets.DATASETS:
         raise IngestError(f"unknown dataset {cfg.dataset!r}; one of {', '.join(datasets.DATASETS)}")
     raw_dirs = check_raw(cfg.raw, archives=cfg.dataset in datasets.ARCHIVE_OK)
+    if cfg.view not in VIEWS:
+        raise IngestError(f"unknown view normalisation {cfg.view!r}; one of {', '.join(VIEWS)}")
     try:
         plan = datasets.plan(cfg.dataset, raw_dirs, cfg.layout)
     except KeyError as e:
@@ -148,10 +158,18 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
     if not plan.jobs:
         suffix = {"pku2": "AxxNyy-V.txt skeleton + label", "nwucla": "aAA_sSS_eEE_vVV.json"}.get(
             cfg.dataset, "*.skeleton")
-        raise IngestError(f"no {suffix} files found under {', '.join(cfg.raw)} "
-                          f"({len(plan.skipped)} skipped); point --raw at the dataset's folder")
+        seen = plan.skipped + plan.ignored
+        example = "; e.g. " + "; ".join(f"{s['path']}: {s['reason']}" for s in seen[:3]) if seen else ""
+        raise IngestError(f"no {suffix} files to ingest under {', '.join(cfg.raw)} ({plan.files_seen} "
+                          f"files seen: {len(plan.skipped)} skipped, {len(plan.ignored)} ignored{example}); "
+                          "point --raw at the dataset's folder")
+    for kind, rows in (("skipped", plan.skipped), ("ignored", plan.ignored)):
+        for s in rows[:LOG_LIMIT]:
+            log(f"{kind} {s['path']}: {s['reason']}")
+        if len(rows) > LOG_LIMIT:
+            log(f"... and {len(rows) - LOG_LIMIT} more {kind} files (all listed in card.json)")
     out_dir = Path(cfg.out) / cfg.out_name()
-    fp = fingerprint(cfg, plan.jobs)
+    fp = fingerprint(cfg, plan.jobs, plan.seen)
     card_path = out_dir / "card.json"
     if card_path.is_file():
         try:
@@ -171,7 +189,7 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
     todo = [k for k in range(len(chunks)) if not chunk_path(work, k).is_file()]
     if len(todo) < len(chunks):
         log(f"resuming: {len(chunks) - len(todo)} of {len(chunks)} chunks already parsed")
-    args = [(k, cfg.dataset, chunks[k], cfg.center, str(work), plan.layout) for k in todo]
+    args = [(k, cfg.dataset, chunks[k], cfg.center, str(work), plan.layout, cfg.view) for k in todo]
     writing = False
     try:
         with contextlib.ExitStack() as stack, _StopSignals(), _Progress(progress) as bar:
@@ -179,7 +197,7 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
             parsed = stack.enter_context(contextlib.closing(_map(process_chunk, args, cfg.workers)))
             for summary in parsed:
                 for s in summary["skipped"]:
-                    log(f"skipped {s['file']}: {s['reason']}")
+                    log(f"skipped {s.get('path', s['file'])}: {s['reason']}")
                 bar.advance(task, len(chunks[summary["k"]]))
                 if on_chunk_done:
                     on_chunk_done(summary)
@@ -189,7 +207,8 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
             writing = True
             task = bar.add("write h5 + shards", len(plan.jobs))
             k_sizes = iter([len(c) for c in chunks])
-            normalization = normalization_for(plan.layout) if cfg.center else "none (raw camera coordinates, metres)"
+            normalization = with_view(normalization_for(plan.layout) if cfg.center
+                                      else "none (raw camera coordinates, metres)", cfg.view)
             card = assemble_outputs(out_dir, cfg.dataset, [chunk_path(work, k) for k in range(len(chunks))],
                                     plan, normalization=normalization, shard_size_mb=cfg.shard_size_mb,
                                     config=cfg.to_dict(), fingerprint=fp,
@@ -288,12 +307,14 @@ class _Progress:
 
 
 def ingest(dataset: str, raw_dirs, out_root, *, workers: int = 0, progress: bool = False,
-           center: bool = True, shard_size_mb: float = 64.0, layout: str | None = None) -> Path:
+           center: bool = True, shard_size_mb: float = 64.0, layout: str | None = None,
+           view: str = "none") -> Path:
     """Make `out_root/<dataset>` (`<dataset>-<layout>` when mapped) from raw folders (a
     path or a list); returns that folder. Quiet and in-process by default: the call
     other stages' tests use."""
     raw = (raw_dirs,) if isinstance(raw_dirs, (str, os.PathLike)) else tuple(raw_dirs)
     cfg = IngestConfig(dataset=dataset, raw=tuple(str(r) for r in raw), out=str(out_root),
-                       workers=workers, center=center, shard_size_mb=shard_size_mb, layout=layout)
+                       workers=workers, center=center, shard_size_mb=shard_size_mb, layout=layout,
+                       view=view)
     out, _ = run(cfg, progress=progress, log=lambda s: None)
     return out

@@ -11,6 +11,7 @@ import numpy as np
 
 from slim.ingest.assemble import file_sha256
 from slim.ingest.h5store import H5Samples
+from slim.ingest.inventory import check as check_accounting
 from slim.ingest.manifest import read_manifest
 
 #: PROTOCOLS.md: samples and (train, test) per benchmark of the official datasets.
@@ -23,13 +24,18 @@ EXPECTED = {
 
 
 def verify(folder: str | Path, *, check_shards: bool = True) -> list[str]:
-    """Problems found in `folder` (an empty list means everything agrees)."""
+    """Problems found in `folder` (an empty list means everything agrees): output
+    checksums, every raw file accounted for (inventory.py's rule), counts, splits and,
+    unless check_shards is False, the shards sample by sample."""
     folder = Path(folder)
     problems: list[str] = []
     card_path = folder / "card.json"
     if not card_path.is_file():
         return [f"{card_path}: missing (the ingest run did not finish; re-run it)"]
-    card = json.loads(card_path.read_text())
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return [f"{card_path}: cannot be read ({exc}); re-run the ingest"]
     for rel, digest in card["outputs"].items():
         p = folder / rel
         if not p.is_file():
@@ -39,6 +45,7 @@ def verify(folder: str | Path, *, check_shards: bool = True) -> list[str]:
     on_disk = {str(p.relative_to(folder)) for p in (folder / "shards").rglob("*.tar")}
     for extra in sorted(on_disk - set(card["outputs"])):
         problems.append(f"{extra}: shard not listed in card.json")
+    problems += check_accounting(card)
     if problems:
         return problems
     table, meta = read_manifest(folder)

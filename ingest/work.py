@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from slim.ingest.datasets import Job, process
+from slim.ingest.center import rotate_view
+from slim.ingest.datasets import Job, process, unit_skipped
 from slim.ingest.ntu_reader import BadFile
 from slim.ingest.topology import get_layout
 
@@ -20,22 +21,29 @@ def chunk_path(work_dir: Path, k: int) -> Path:
 
 def process_chunk(args: tuple) -> dict:
     """Worker entry point (module level: spawn-safe). args = (k, dataset, jobs, center,
-    work_dir, layout) (layout: the stored layout's name). Writes chunk k and returns its
-    summary {k, samples, skipped}."""
-    k, dataset, jobs, center, work_dir, layout = args
+    work_dir, layout[, view]) (layout: the stored layout's name; view: see
+    center.view_rotation). Writes chunk k and returns its summary {k, samples, skipped}."""
+    k, dataset, jobs, center, work_dir, layout = args[:6]
+    view = args[6] if len(args) > 6 else "none"
     nj = get_layout(layout).num_joints
     joints, ids, labels, frames, persons, offsets = [], [], [], [], [], [0]
     fields, notes, skipped, files = [], {}, [], {}
+    label_lines, skipped_labels = 0, []
     for job in jobs:
         try:
-            samples, hashes = process(dataset, job, center, layout)
-        except BadFile as e:
-            skipped.append({"file": Path(job.paths[0]).name, "reason": str(e)})
-            continue
-        except OSError as e:
-            skipped.append({"file": Path(job.paths[0]).name, "reason": f"cannot read: {e}"})
+            samples, hashes, extra = process(dataset, job, center, layout)
+            for s in samples:
+                s.joints = rotate_view(s.joints, view, layout)
+        except (BadFile, OSError) as e:
+            reason = str(e) if isinstance(e, BadFile) else f"cannot read: {e}"
+            entries, lines = unit_skipped(dataset, job, reason)
+            skipped += entries
+            skipped_labels += lines
+            label_lines += len(lines)
             continue
         files.update(hashes)
+        label_lines += extra.get("label_lines", 0)
+        skipped_labels += extra.get("skipped_labels", [])
         for s in samples:
             t, m = s.joints.shape[:2]
             joints.append(s.joints.reshape(t * m, nj, 3))
@@ -47,7 +55,18 @@ def process_chunk(args: tuple) -> dict:
             fields.append(s.fields)
             if s.notes:
                 notes[s.id] = s.notes
-    info = {"fields": fields, "notes": notes, "skipped": skipped, "files": files}
+    info = {"fields": fields, "notes": notes, "skipped": skipped, "files": files,
+            "label_lines": label_lines, "skipped_labels": skipped_labels}
+    write_chunk(chunk_path(work_dir, k), nj, joints, offsets, ids, labels, frames, persons, info)
+    return {"k": k, "samples": len(ids), "skipped": skipped}
+
+
+def write_chunk(path: Path, nj: int, joints: list, offsets: list, ids: list, labels: list,
+                frames: list, persons: list, info: dict) -> None:
+    """Write one chunk file atomically (npz, no pickle): joints float32 [T*M, nj, 3] per
+    sample, offsets [n + 1] into their rows, the per-sample lists, and `info` (JSON:
+    fields, notes, skipped, files, and for PKU-MMD label_lines / skipped_labels). Also
+    what the importers of preprocessed files (ingest/importer.py) write."""
     arrays = {
         "joints": np.concatenate(joints) if joints else np.zeros((0, nj, 3), np.float32),
         "offsets": np.asarray(offsets, np.int64),
@@ -57,12 +76,10 @@ def process_chunk(args: tuple) -> dict:
         "id": np.asarray(ids, dtype=np.str_) if ids else np.zeros(0, dtype="<U1"),
         "info": np.frombuffer(json.dumps(info).encode(), dtype=np.uint8),
     }
-    path = chunk_path(work_dir, k)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
     os.replace(tmp, path)
-    return {"k": k, "samples": len(ids), "skipped": skipped}
 
 
 class Chunk:

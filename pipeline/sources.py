@@ -37,6 +37,32 @@ def split_rows(data_dir: str | os.PathLike, split: str | None = None,
     return rows[keep]
 
 
+class EmptySplit(ValueError):
+    """A split (or subset) of the manifest with no sample: message + `hint`."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.hint = hint
+
+
+class NonFiniteSample(ValueError):
+    """A stored sample with NaN or infinite coordinates: never fed to a model."""
+
+
+def check_finite(joints: np.ndarray, sample_id: str, where: str | os.PathLike) -> np.ndarray:
+    """joints float32 [T, M, V, C] unchanged, or NonFiniteSample naming the sample. The
+    ingest never stores such a sample (`slim.ingest.coords` drops those frames), so one
+    here comes from an older ingest or a changed file; checked once per sample read (a
+    few microseconds against milliseconds of augmentation)."""
+    if not np.isfinite(joints).all():
+        bad = np.argwhere(~np.isfinite(joints))
+        raise NonFiniteSample(
+            f"sample {sample_id} in {where} has {len(bad)} non-finite coordinates (first at "
+            f"[t, m, v, c] = {bad[0].tolist()}); re-run `slim-ingest` into a new --out folder "
+            f"(it drops frames with NaN, infinite or impossible values) and `slim-ingest verify` it")
+    return joints
+
+
 class H5Dataset(torch.utils.data.Dataset):
     """Map-style view of one split/subset of samples.h5; the file is opened lazily in
     each worker process and never pickled.
@@ -50,7 +76,10 @@ class H5Dataset(torch.utils.data.Dataset):
         self.store = H5Samples(self.data_dir / "samples.h5")
         self.rows = split_rows(self.data_dir, split, subset)
         if self.rows.size == 0:
-            raise ValueError(f"{self.data_dir}: split {split!r} subset {subset!r} is empty")
+            part = " and ".join(repr(c) for c in (split, subset) if c)
+            raise EmptySplit(f"{self.data_dir}: the {part} split is empty (0 of {len(self.store)} samples)",
+                             f"choose another --benchmark or --data (`slim-ingest info {self.data_dir}` "
+                             "shows each split's size), or ingest raw files that include this split")
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])
@@ -60,9 +89,11 @@ class H5Dataset(torch.utils.data.Dataset):
         return self.store.read(int(row))
 
     def item(self, row: int) -> dict:
-        """The item for HDF5 row `row` (not a position in this split)."""
-        return {"joints": self.read(row), "label": int(self.store.labels[row]),
-                "index": int(row), "id": self.store.ids[row]}
+        """The item for HDF5 row `row` (not a position in this split). Raises
+        NonFiniteSample for a sample with NaN / inf coordinates."""
+        sid = self.store.ids[row]
+        return {"joints": check_finite(self.read(row), sid, self.store.path),
+                "label": int(self.store.labels[row]), "index": int(row), "id": sid}
 
     def __getitem__(self, i: int) -> dict:
         return self.item(self.rows[i])
@@ -97,8 +128,9 @@ def slot_shards(shards: list[Path], slot: int, slots: int) -> list[Path]:
 
 def _decode(sample: dict) -> dict:
     meta = json.loads(sample["json"])
-    joints = np.load(io.BytesIO(sample["npy"]), allow_pickle=False)
-    return {"joints": joints.astype(np.float32, copy=False), "label": int(meta["label"]),
+    joints = np.load(io.BytesIO(sample["npy"]), allow_pickle=False).astype(np.float32, copy=False)
+    check_finite(joints, str(meta["id"]), sample.get("__url__", "a shard"))
+    return {"joints": joints, "label": int(meta["label"]),
             "index": int(meta["index"]), "id": str(meta["id"])}
 
 

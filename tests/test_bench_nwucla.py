@@ -27,3 +27,14 @@ def test_short_run_keeps_the_preset_epochs_and_says_so():
     assert "not a result" in md and "| random init | 45.0 | 37.5 |" in md
     assert "| SLiM pretrained | 45.0 | 37.1 |" in md and "22.6" in md
     assert "not a result" not in nwucla.table_markdown({**f, "short_run": False})
+
+
+def test_table_names_the_view_normalisation_when_used():
+    f = {"benchmark": "xview", "train_samples": 1020, "test_samples": 464, "layout": "kinect_v1_20",
+         "preset": "cpu-real", "view": "full", "pretrain_steps": 300, "global_batch": 32,
+         "short_run": False, "random_retrieval_k1": 53.0, "random_linear": 63.8,
+         "pretrained_retrieval_k1": 56.0, "pretrained_linear": 60.3, "supervised_epochs": 10,
+         "supervised_top1": 65.5, "ingest_s": 6, "pretrain_s": 414, "eval_s": 46,
+         "supervised_s": 131, "total_s": 597}
+    assert "ingest --view full" in nwucla.table_markdown(f)
+    assert "--view" not in nwucla.table_markdown({**f, "view": "none"})

@@ -206,7 +206,7 @@ def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
     res = CliRunner().invoke(cli, ["report", str(tmp_path / "notarun")], terminal_width=300)
     assert res.exit_code == 2 and "not a run folder" in res.output and "hint" in res.output
     res = CliRunner().invoke(cli, ["report", str(tmp_path / "missing")], terminal_width=300)
-    assert res.exit_code == 2 and "no such folder" in " ".join(res.output.split())
+    assert res.exit_code == 2 and "no such run folder" in " ".join(res.output.split())
 
 
 def test_unfinished_run_is_evaluated_with_a_warning_and_recorded(world, tmp_path):

@@ -88,7 +88,7 @@ def test_zip_input_and_bad_files_are_skipped_with_reasons(tmp_path, native):
     assert "disagrees with action a02" in reasons["a02_s02_e01_v01.json"]
     assert "NW-UCLA action" in reasons["a07_s02_e01_v01.json"]      # there is no a07
     assert card["num_samples"] == 8
-    assert "1 files that are not .json were ignored: README.txt" in card["warnings"]
+    assert "1 files that are not NW-UCLA .json were ignored: README.txt" in card["warnings"]
     a, b = H5Samples(out), H5Samples(native)
     assert a.ids == b.ids
     for i in range(len(a)):

@@ -149,3 +149,12 @@ def test_every_key_is_explained_and_configs_folder_matches_the_presets():
             f"{path} is stale: regenerate with slim-train pretrain --preset {preset} --print-config --comments"
         assert C.from_toml_text(path.read_text()) == cfg
         assert "# A_min, the smallest tube area" in text and "Appendix C" in text
+
+
+def test_cpu_real_preset_fits_short_sequences_and_leaves_the_paper_alone():
+    real, demo, paper = C.resolve("cpu-real"), C.resolve("cpu-demo"), C.resolve("paper")
+    assert real.pipeline.global_len == 32 and real.pipeline.local_lens == (16, 8)
+    assert all(n % real.model.encoder.patch_t == 0 for n in (32, 16, 8))
+    assert real.model.encoder == demo.model.encoder        # same architecture as the demo
+    assert real.schedule.epochs * real.schedule.epoch_steps == 300
+    assert paper.pipeline.global_len == 64 and paper.pipeline.local_lens == (32, 16, 8)

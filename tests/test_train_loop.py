@@ -83,7 +83,9 @@ def test_non_finite_loss_stops_with_step_and_ids(tmp_path):
         pretrain(cfg, data_dir=tmp_path, benchmark="xsub", run_dir=tmp_path / "nan",
                  batch_source=fake_source(nan_at=2), console=Console(quiet=True))
     assert "slim-ingest show" in err.value.hint
-    assert json.loads((tmp_path / "nan" / "run.json").read_text())["status"] == "failed"
+    assert "lower" not in err.value.hint                  # the inputs were the cause, not the lr
+    info = json.loads((tmp_path / "nan" / "run.json").read_text())
+    assert info["status"] == "failed" and "non-finite loss at step 2" in info["error"]
 
 
 def test_bare_command_finds_the_dataset_or_says_how_to_make_one(tmp_path, monkeypatch, capsys):

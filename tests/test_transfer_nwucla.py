@@ -21,11 +21,15 @@ FIX = Path(__file__).parent / "fixtures" / "nwucla"
 
 def _nwucla_raw(folder: Path) -> Path:
     """The real excerpt, each file also under three more episodes (e10-e12), so that
-    every split holds a few samples of several classes."""
+    every split holds a few samples of several classes; a06 (only in view 3 in the
+    excerpt) is also copied into view 2, so that every test class has training samples
+    (a class absent from training is refused by the linear protocol)."""
     folder.mkdir()
-    for p in FIX.glob("*.json"):
+    files = [(p, p.name) for p in FIX.glob("*.json")]
+    files.append((FIX / "a06_s03_e02_v03.json", "a06_s03_e02_v02.json"))
+    for p, base in files:
         for e in ("", "e10", "e11", "e12"):
-            name = p.name if not e else p.name.replace(p.name[8:11], e)
+            name = base if not e else base.replace(base[8:11], e)
             doc = json.loads(p.read_text())
             doc["file_name"] = name[:-5]
             (folder / name).write_text(json.dumps(doc))
@@ -51,9 +55,9 @@ def test_ntu25_encoder_evaluates_on_mapped_nwucla(source_run):
     assert json.loads((run / "run.json").read_text())["layout"] == "ntu25"
     assert load_encoder(run / "encoder.pt")[1]["layout"] == "ntu25"   # the layout travels with it
     r = api.retrieval(run, data_dir=str(mapped), benchmark="xview", ks=(1,), device="cpu")
-    assert 0 <= r["metrics"]["top1"] <= 100 and r["split_sizes"] == {"gallery": 20, "query": 12}
+    assert 0 <= r["metrics"]["top1"] <= 100 and r["split_sizes"] == {"gallery": 24, "query": 12}
     lin = api.transfer(run, mapped, benchmark="xview", epochs=3, device="cpu")
-    assert lin["path"].endswith("transfer_nwucla_xview_from-synthetic_cls+mean_sel-val.json") and 0 <= lin["metrics"]["top1"] <= 100
+    assert Path(lin["path"]).name.startswith("transfer_nwucla_xview_") and 0 <= lin["metrics"]["top1"] <= 100
     assert lin["layout"] == {"source_layout": "ntu25", "target_layout": "ntu25", "joints": 25}
     assert lin["selection"] == "val" and lin["source"]["dataset"] == "synthetic"
 

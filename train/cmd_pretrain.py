@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-PRESET_CHOICES = ("auto", "paper", "cpu-demo", "cpu-smoke")
+PRESET_CHOICES = ("auto", "paper", "cpu-demo", "cpu-real", "cpu-smoke")
 
 
 def _pick_dataset(data: str | None) -> Path:
@@ -54,7 +54,8 @@ def _pick_benchmark(data_dir: Path, benchmark: str | None) -> str:
 @click.option("--benchmark", default=None, help="Benchmark whose training split is used (default: the "
               "dataset's first, e.g. xsub).")
 @click.option("--preset", type=click.Choice(PRESET_CHOICES), default="auto",
-              help="Starting point: paper (GPU recipe), cpu-demo (~10 min on 2 cores), cpu-smoke (seconds); "
+              help="Starting point: paper (GPU recipe), cpu-demo (~10 min on 2 cores), cpu-real (short "
+                   "real sequences such as NW-UCLA, ~5 min), cpu-smoke (seconds); "
                    "auto = paper with a GPU, cpu-demo without.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="TOML file of overrides ([optim] base_lr = 1e-3 ...), applied after the preset.")

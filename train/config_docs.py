@@ -97,7 +97,7 @@ KEY_DOCS: dict[str, str] = {
     "data.global_batch": "Samples per step summed over all processes (768); must divide by the number "
                          "of processes and fit in the training split.",
     "data.num_workers": "DataLoader worker processes per process (8); may change on resume.",
-    "data.prefetch": "Batches each DataLoader worker prepares ahead (its prefetch_factor); may change on resume.",
+    "data.prefetch": "batches each DataLoader worker prepares ahead (prefetch_factor); may change on resume.",
     "data.source": "h5: samples.h5 (a step's batch depends only on the step: exact resume); shards: "
                    "the WebDataset tar shards.",
     # checkpoint
@@ -106,8 +106,8 @@ KEY_DOCS: dict[str, str] = {
     # run
     "run.seed": "Seed of the model init and the batches.",
     "run.device": "auto (a GPU when torch sees one), cpu or cuda.",
-    "run.amp": "bf16 autocast on GPU, or none; CPU always runs in float32.",
-    "run.amp_cpu": "Also use the bf16 autocast on a CPU (tests the GPU precision policy without a GPU).",
+    "run.amp": "bf16 autocast on GPU, or none; CPU runs in float32 unless run.amp_cpu is set.",
+    "run.amp_cpu": "also apply run.amp's bf16 autocast on a CPU (tests the GPU policy; off by default).",
     "run.compile": "torch.compile the model (GPU; may change on resume).",
     "run.log_every": "Steps between metrics.jsonl lines (and plain log lines).",
     "run.tensorboard": "Mirror metrics to TensorBoard when it is installed (its state is printed).",

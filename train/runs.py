@@ -3,7 +3,8 @@ trained, how far it got), found again by `slim-eval` through `latest_run` / `rea
 
 run.json keys: `data` (absolute dataset folder), `dataset`, `benchmark`, `status`
 (running | interrupted | failed | finished), `step`, `total_steps`, `code_version`,
-`world_size`, `preset`, `created`, `updated` (UTC ISO times)."""
+`world_size`, `preset`, `created`, `updated` (UTC ISO times), `error` (why a `failed` run
+stopped; null otherwise)."""
 from __future__ import annotations
 
 import datetime as _dt

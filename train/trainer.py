@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from slim.ingest.versions import code_version
+from slim.pipeline.sources import NonFiniteSample
 
 from . import checkpoint as ck
 from . import distributed as du
@@ -68,6 +69,32 @@ class _StopFlag:
     def restore(self):
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+def check_train_split(cfg: PretrainConfig, data_dir: Path, benchmark: str, world_size: int) -> int:
+    """The number of training samples of `benchmark`; TrainingError (with a hint that can
+    help) when the split is missing, empty, or smaller than one global batch (the loader
+    draws full batches only)."""
+    try:
+        n = count_train_samples(data_dir, benchmark)
+    except (OSError, ValueError) as exc:
+        raise TrainingError(str(exc), "choose a --benchmark of this dataset (`slim-ingest info DATA` "
+                            "lists them), or re-ingest it") from None
+    if n == 0:
+        raise TrainingError(
+            f"{data_dir}: the {benchmark} training split is empty (0 samples): none of the ingested "
+            f"files belongs to it", "pretrain on another benchmark with training samples "
+            f"(`slim-ingest info {data_dir}` shows each split's size), or ingest raw files that include "
+            "this benchmark's training performers / cameras / setups")
+    gb = cfg.data.global_batch
+    if n < gb:
+        fit = 1 << (n.bit_length() - 1) if world_size == 1 else max(world_size, n // world_size * world_size)
+        raise TrainingError(
+            f"{data_dir}: the {benchmark} training split has {n} samples, fewer than one global batch "
+            f"of {gb} (data.global_batch)",
+            f"lower the batch, e.g. `--set data.global_batch={fit}`, or use a preset made for small "
+            "data (`--preset cpu-demo` or `--preset cpu-smoke`)")
+    return n
 
 
 def steps_per_epoch(cfg: PretrainConfig, data_dir: Path, benchmark: str) -> tuple[int, str]:
@@ -209,6 +236,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         raise TrainingError(str(exc), "use --set run.device=cpu, or auto (a GPU when torch sees one)") from None
     say = console.print if d.is_main else (lambda *a, **k: None)
     threads_before = torch.get_num_threads()
+    started = fresh = False
     try:
         if cfg.run.threads > 0:
             torch.set_num_threads(cfg.run.threads)
@@ -219,8 +247,11 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         if d.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         du.barrier(d)
+        fresh = not (run_dir / "run.json").is_file()
         cfg, layout_name = with_data_layout(cfg, data_dir)
         cfg, payload = _resume_state(cfg, run_dir, data_dir, benchmark, extend)
+        if batch_source is None:   # a given batch source does not read data_dir's splits
+            check_train_split(cfg, data_dir, benchmark, d.world_size)
         epoch_steps, epoch_note = steps_per_epoch(cfg, data_dir, benchmark)
         sched = make_schedules(cfg, epoch_steps)
         total = sched.total_steps
@@ -259,7 +290,8 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                 history = read_run(run_dir).get("extended", []) if (run_dir / "run.json").is_file() else []
                 write_run(run_dir, extended=history + [extended])
             write_run(run_dir, **run_info, status="running", stopped_by=None, step=start, total_steps=total,
-                      code_version=code_version(), world_size=d.world_size, preset=preset)
+                      code_version=code_version(), world_size=d.world_size, preset=preset, error=None)
+        started = True
         if payload and start >= total:
             say(f"{run_dir} already finished ({total} steps): nothing to train")
             return _finish(d, run_dir, say)
@@ -324,14 +356,22 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         try:
             while step < total:
                 t_wait = time.perf_counter()
-                batch = next(batches)
+                try:
+                    batch = next(batches)
+                except NonFiniteSample as exc:
+                    raise TrainingError(worker_message(exc), "the data is the cause: re-ingest the dataset with the "
+                                        "current `slim-ingest` and train again") from None
+                except (ValueError, FileNotFoundError) as exc:   # the pipeline's word on the data
+                    raise TrainingError(worker_message(exc), getattr(exc, "hint", None) or
+                                        "check --data / --benchmark / data.source and data.num_workers") from None
                 window["wait"] += time.perf_counter() - t_wait
                 v = sched.at(step)
                 set_step_values(optimizer, v["lr"], v["wd"])
                 # A 0-dim device tensor: no recompilation when the temperature changes.
                 temp = torch.full((), v["teacher_temp"], dtype=torch.float32, device=d.device)
+                dev_batch = to_device(batch, d.device)
                 with autocast:
-                    out = net(to_device(batch, d.device), temp)
+                    out = net(dev_batch, temp)
                 loss = out["loss"]
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -344,6 +384,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                 window["steps"] += 1
                 window["losses"].append(torch.stack([out[k].detach().float() for k in LOSS_KEYS]))
                 window["ids"].append(batch.get("ids", []))
+                window["bad_inputs"].append(non_finite_inputs(dev_batch))
                 stopping = stop_after is not None and step >= stop_after
                 logging = step % cfg.run.log_every == 0 or step == total
                 saving = step % cfg.checkpoint.every_steps == 0 or step == total
@@ -359,12 +400,13 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                     du.all_reduce_(flags, d, "max")
                     flags = flags.tolist()
                     if flags[0] > 0:
-                        _non_finite(d, step - len(window["ids"]), losses, finite, window["ids"])
+                        _non_finite(d, step - len(window["ids"]), losses, finite, window["ids"],
+                                    window["bad_inputs"])
                     if logging:
                         stats = _stats(d, out, v, grad_norm, window, cfg.data.global_batch)
                         log.log({"step": step, **stats})
                     asked = flags[1] > 0 or stopping
-                    window = _new_window() if logging else {**window, "losses": [], "ids": []}
+                    window = _new_window() if logging else {**window, "losses": [], "ids": [], "bad_inputs": []}
                 else:
                     asked = False
                 bar.update(step, stats)
@@ -387,9 +429,11 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                 write_run(run_dir, status="interrupted", step=step, stopped_by=why)
             return {**read_run(run_dir), "stopped_by": why}
         return _finish(d, run_dir, say)
-    except TrainingError:
-        if d.is_main and (run_dir / "run.json").is_file():
-            write_run(run_dir, status="failed")
+    except Exception as exc:
+        # A run that fails (to start or later) says so, with the reason; a folder holding
+        # another run that this command could not resume is left as it was.
+        if d.is_main and (started or fresh) and run_dir.is_dir():
+            write_run(run_dir, status="failed", error=worker_message(exc))
         raise
     except KeyboardInterrupt as exc:  # a signal before the loop's own handler, or a second Ctrl-C
         if d.is_main and (run_dir / "run.json").is_file():
@@ -412,8 +456,8 @@ def _finish(d: du.Dist, run_dir: Path, say) -> dict:
 
 def _new_window() -> dict:
     """What the loop keeps between sync points: timing, and each step's losses (device
-    tensors [4], LOSS_KEYS order) and batch ids."""
-    return {"t0": time.perf_counter(), "wait": 0.0, "steps": 0, "losses": [], "ids": []}
+    tensors [4], LOSS_KEYS order), batch ids and non-finite-input flags (bool [B])."""
+    return {"t0": time.perf_counter(), "wait": 0.0, "steps": 0, "losses": [], "ids": [], "bad_inputs": []}
 
 
 def _stats(d: du.Dist, out: dict, v: dict, grad_norm: torch.Tensor | None, window: dict,
@@ -431,24 +475,64 @@ def _stats(d: du.Dist, out: dict, v: dict, grad_norm: torch.Tensor | None, windo
             "data_wait": window["wait"] / elapsed, "memory_mb": memory_mb(d.device)}
 
 
-def _non_finite(d: du.Dist, first_step: int, losses: torch.Tensor, finite: torch.Tensor, ids: list):
+def _non_finite(d: du.Dist, first_step: int, losses: torch.Tensor, finite: torch.Tensor, ids: list,
+                bad_inputs: list | None = None):
     """Every rank raises together (so none hangs in a collective), naming the samples of
     the first step with a non-finite loss. first_step: the step index of row 0 of
     losses [steps, 4] (LOSS_KEYS order); finite: [steps] 1.0 where all four are finite;
-    ids: each step's batch ids."""
+    ids: each step's batch ids; bad_inputs: each step's bool [B] (device) of samples whose
+    views hold NaN / inf (`non_finite_inputs`). When some inputs were non-finite the
+    message names them and says so (the learning rate is not the cause then); otherwise
+    it names the batch and suggests a lower lr."""
     finite = finite.cpu()
     bad_rows = torch.nonzero(finite == 0).flatten().tolist()
     row = bad_rows[0] if bad_rows else len(ids) - 1
     step = first_step + row
     mine = dict(zip(LOSS_KEYS, losses[row].cpu().tolist()))
+    inputs = []
+    if bad_rows and bad_inputs:
+        row_ids = list(ids[row])
+        inputs = [row_ids[i] if i < len(row_ids) else f"#{i}"
+                  for i in torch.nonzero(bad_inputs[row].cpu()).flatten().tolist()]
     ids = list(ids[row]) if bad_rows else []
     if d.active:  # the ranks may differ in their first bad step: report the earliest
         step = min(du.gather_objects(step if bad_rows else 2**62, d))
-    every = du.gather_objects({"rank": d.rank, "losses": mine, "ids": ids}, d)
+    every = du.gather_objects({"rank": d.rank, "losses": mine, "ids": ids, "inputs": inputs}, d)
+    bad_in = [i for e in every for i in e["inputs"]]
+    if bad_in:
+        raise TrainingError(
+            f"non-finite loss at step {step} (the inputs of samples {bad_in[:16]}"
+            f"{' ...' if len(bad_in) > 16 else ''} hold NaN or inf coordinates); the run "
+            "stopped, the last checkpoint is intact",
+            "the data is the cause, not the learning rate: re-ingest the dataset with the current "
+            "`slim-ingest` (it drops such frames), check it with `slim-ingest verify`, and train "
+            "again; `slim-ingest show DATA ID` shows a sample")
     bad = [e for e in every if e["ids"]]
     detail = "; ".join(f"rank {e['rank']}: losses {e['losses']}, batch ids {e['ids'][:16]}"
                        + (" ..." if len(e["ids"]) > 16 else "") for e in bad)
-    raise TrainingError(f"non-finite loss at step {step} ({detail}); the run stopped, the last "
-                        "checkpoint is intact",
-                        "inspect these samples with `slim-ingest show ID`, or lower optim.base_lr and "
-                        "resume with the same command")
+    raise TrainingError(f"non-finite loss at step {step} ({detail}); the inputs were finite; the run "
+                        "stopped, the last checkpoint is intact",
+                        "lower optim.base_lr and resume with the same command; `slim-ingest show "
+                        "DATA ID` shows a sample")
+
+
+def worker_message(exc: BaseException) -> str:
+    """The original message of an exception re-raised from a DataLoader worker (torch
+    prefixes it with "Caught X in DataLoader worker" and the worker's traceback)."""
+    text = str(exc)
+    if "Original Traceback" not in text:
+        return text
+    last = [ln for ln in text.splitlines() if ln.strip()][-1]
+    name = type(exc).__name__ + ": "
+    return last.split(name, 1)[1] if name in last else last
+
+
+def non_finite_inputs(batch: dict) -> torch.Tensor:
+    """bool [B] on the batch's device: samples whose views (global [B, ...] or any local
+    crop x [B, ...]) hold a NaN or inf. Device ops only (no host sync): read back at the
+    next sync point, and only when the loss was non-finite."""
+    views = [batch["global"]] + [loc["x"] for loc in batch.get("locals", [])]
+    bad = torch.zeros(views[0].shape[0], dtype=torch.bool, device=views[0].device)
+    for v in views:
+        bad = bad | ~torch.isfinite(v.detach().reshape(v.shape[0], -1)).all(dim=1)
+    return bad
