@@ -162,4 +162,6 @@ def print_result(record: dict, path: Path | None = None) -> None:
     for w in record.get("warnings") or []:
         console.print(f"[yellow]note:[/] {w}", soft_wrap=True)
     if path:
-        console.print(f"written to {path} (and a line of {Path(path).parent / RESULTS_LOG})", soft_wrap=True)
+        console.print(f"written to {path}", soft_wrap=True)
+        if not record.get("reused"):
+            console.print(f"logged in {Path(path).parent / RESULTS_LOG}", soft_wrap=True)
