@@ -239,7 +239,7 @@ _REWRITE = "re-create it with `slim-eval linear|semi|finetune` (this code versio
 def _find_encoder(path: Path, enc: dict) -> Path:
     """The referenced encoder file whose sha256 matches: beside the classifier first
     (relpath), then the absolute path recorded at save time."""
-    from slim.ingest.assemble import file_sha256
+    from slim.ingest.work import file_sha256
     tried = []
     for cand in (path.parent / enc["relpath"], Path(enc["path"])):
         if cand in tried:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from slim.ingest.assemble import file_sha256
+from slim.ingest.work import file_sha256
 from slim.ingest.manifest import read_manifest
 from slim.model.encoder import Encoder
 from slim.model.io import load_encoder

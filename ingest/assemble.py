@@ -25,16 +25,8 @@ from slim.ingest.shards import SplitShardWriter, npy_bytes, num_shards
 from slim.ingest.subsets import subset_columns
 from slim.ingest.topology import get_layout, get_mapping
 from slim.ingest.versions import INGEST_VERSION, code_version
-from slim.ingest.work import Chunk
+from slim.ingest.work import Chunk, file_sha256
 
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def build_table(dataset: str, chunks: list[Chunk], plan: Plan, warnings: list[str]

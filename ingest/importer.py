@@ -24,7 +24,7 @@ from slim.ingest.center import NORMALIZATION, finalize
 from slim.ingest.datasets import Plan
 from slim.ingest.safe_load import UnsafeSource
 from slim.ingest.versions import INGEST_VERSION
-from slim.ingest.work import chunk_path, write_chunk
+from slim.ingest.work import chunk_path, file_sha256, finished_card, write_chunk
 
 FORMATS = ("pyskl", "ctrgcn", "stgcn")
 #: Coordinates beyond this (metres) are not a person in front of a Kinect: treated like
@@ -118,14 +118,6 @@ def check_name(dataset: str, name: str, label: int) -> str | None:
     return None
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _reader(fmt: str):
     if fmt == "pyskl":
         from slim.ingest import from_pyskl as m
@@ -163,15 +155,10 @@ def run_import(dataset: str, fmt: str, sources: list[str], out: str = "data", *,
     hashes = {str(p): file_sha256(p) for p in files}
     fp = hashlib.sha256(json.dumps([fmt, dataset, center, INGEST_VERSION,
                                     sorted(hashes.values())]).encode()).hexdigest()
-    card_path = Path(out) / dataset / "card.json"
-    if card_path.is_file():
-        try:
-            card = json.loads(card_path.read_text())
-        except ValueError:
-            card = {}
-        if card.get("fingerprint") == fp:
-            log(f"{card_path.parent}: already complete for these inputs ({card['num_samples']} samples)")
-            return card_path.parent, card
+    card = finished_card(Path(out) / dataset, fp)
+    if card is not None:
+        log(f"{Path(out) / dataset}: already complete for these inputs ({card['num_samples']} samples)")
+        return Path(out) / dataset, card
     try:
         src = reader.read(dataset, paths, names_file=names_file)
     except UnsafeSource as e:

@@ -25,7 +25,7 @@ from slim.ingest import datasets, nwucla
 from slim.ingest.ntu_reader import BadFile
 from slim.ingest.center import VIEWS, normalization_for, with_view
 from slim.ingest.versions import INGEST_VERSION
-from slim.ingest.work import chunk_jobs, chunk_path, process_chunk
+from slim.ingest.work import chunk_jobs, chunk_path, finished_card, process_chunk
 
 WORK = ".work"
 LOG_LIMIT = 20      # skipped / ignored files printed one by one; card.json lists them all
@@ -170,15 +170,10 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
             log(f"... and {len(rows) - LOG_LIMIT} more {kind} files (all listed in card.json)")
     out_dir = Path(cfg.out) / cfg.out_name()
     fp = fingerprint(cfg, plan.jobs, plan.seen)
-    card_path = out_dir / "card.json"
-    if card_path.is_file():
-        try:
-            card = json.loads(card_path.read_text())
-        except ValueError:
-            card = {}
-        if card.get("fingerprint") == fp:
-            log(f"{out_dir}: already complete for these inputs ({card['num_samples']} samples)")
-            return out_dir, card
+    card = finished_card(out_dir, fp)
+    if card is not None:
+        log(f"{out_dir}: already complete for these inputs ({card['num_samples']} samples)")
+        return out_dir, card
     work = out_dir / WORK
     stamp = work / "fingerprint"
     if work.is_dir() and (not stamp.is_file() or stamp.read_text() != fp):

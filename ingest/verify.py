@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slim.ingest.assemble import file_sha256
+from slim.ingest.work import file_sha256
 from slim.ingest.h5store import H5Samples
 from slim.ingest.inventory import check as check_accounting
 from slim.ingest.manifest import read_manifest

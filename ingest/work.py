@@ -3,6 +3,7 @@ denoised by a worker process and written atomically to `<out>/.work/chunk-%06d.n
 (no pickle). A chunk file that exists is complete; a re-run skips it."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,28 @@ from slim.ingest.center import rotate_view
 from slim.ingest.datasets import Job, process, unit_skipped
 from slim.ingest.ntu_reader import BadFile
 from slim.ingest.topology import get_layout
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 hex digest of a file, read in 4 MB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def finished_card(out_dir: Path, fingerprint: str) -> dict | None:
+    """The card of a finished ingest in `out_dir` made from the same inputs (same
+    fingerprint), or None (no card, an unreadable one, or other inputs)."""
+    path = Path(out_dir) / "card.json"
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return card if card.get("fingerprint") == fingerprint else None
 
 
 def chunk_path(work_dir: Path, k: int) -> Path:
