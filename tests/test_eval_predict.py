@@ -27,20 +27,14 @@ from slim.ingest.synth import SynthConfig, generate
 from slim.model.encoder import Encoder, EncoderConfig
 from slim.model.io import save_encoder
 
-CFG = EncoderConfig.tiny(dim=32, depth=1, heads=2)
+from eval_world import CFG, make_eval_world  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A 4-class synthetic dataset, a run with a tiny encoder, and its linear classifier."""
     root = tmp_path_factory.mktemp("predictworld")
-    generate(root / "raw", SynthConfig(classes=4, performers=4, per_class=1, seed=0), progress=False)
-    data = ingest("synthetic", root / "raw", root / "data", workers=0)
-    run = root / "runs" / "r1"
-    run.mkdir(parents=True)
-    save_encoder(run / "encoder.pt", Encoder(CFG, generator=torch.Generator().manual_seed(1)))
-    (run / "run.json").write_text(json.dumps({"data": str(data), "dataset": "synthetic",
-                                              "benchmark": "xsub", "status": "finished"}))
+    data, run = make_eval_world(root)
     rec = api.linear(run, epochs=3, device="cpu", batch_size=16)
     return root, data, run, rec
 
