@@ -10,10 +10,11 @@ the split, which writes h5 instead):
   follows) and translated by `seq_translation`: minus actor 1's joint 2 (spine middle,
   our joint 1) in its first nonzero frame, frames where an actor of a two-actor sample is
   missing set back to zero; the same rule as our centring, so none is added.
-- `align_frames` pads every sample with zero frames to 300 and fills the second slot of a
-  one-actor sample with zeros (`np.zeros_like`): the reference never duplicates actor 1.
-  A second slot equal to the first in every frame (other forks' files) is still detected
-  and stored as one person.
+- `align_frames` pads every sample with zero frames to `frames_cnt.max()` (300) and fills
+  the second slot of a one-actor sample: with zeros in `data/ntu/` (`np.zeros_like`, NTU-60
+  files), with a copy of actor 1 in `data/ntu120/` (`np.hstack((ske_joints, ske_joints))`,
+  NTU-120 files). A second slot equal to the first in every frame is detected and stored
+  as one person (importer.drop_copy_actor), so both give the same samples.
 - no names are stored. The order is that of `statistics/skes_available_name.txt`
   (56,578 / 113,945 names, sorted, the missing-skeleton samples left out) taken by
   `get_indices`: for CS/CSub the samples of each training (test) performer in the order
@@ -33,12 +34,13 @@ import numpy as np
 
 from slim.ingest import ntu_names
 from slim.ingest.importer import Entry, Skip, Source, SourceError
-from slim.ingest.safe_load import as_rows, npz_keys, npz_memmap
+from slim.ingest.safe_load import npz_keys, npz_memmap, npz_rows
 
 PREPROCESSING = ("CTR-GCN data/ntu*/ get_raw_denoised_data.py + seq_transformation.py: denoised "
                  "(the rules our raw ingest follows), translated by actor 1's spine middle in its "
-                 "first present frame (our centring rule), zero-padded to 300 frames, one-actor "
-                 "samples zero-filled in the second slot")
+                 "first present frame (our centring rule), zero-padded to 300 frames, the second "
+                 "slot of one-actor samples zero-filled (data/ntu, NTU-60) or a copy of actor 1 "
+                 "(data/ntu120, NTU-120); both removed here")
 #: evaluation in the file name -> our benchmark.
 EVALUATIONS = {"CS": "xsub", "CV": "xview", "CSUB": "xsub", "CSET": "xset"}
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -95,14 +97,14 @@ def _load(path: Path, n_cls: int):
                           "expected x_train, y_train, x_test, y_test")
     parts = {}
     for part in ("train", "test"):
-        x, y = npz_memmap(path, f"x_{part}"), npz_memmap(path, f"y_{part}")
+        x, y = npz_rows(path, f"x_{part}"), npz_memmap(path, f"y_{part}")
         if x.ndim != 3 or x.shape[2] != 150:
             raise SourceError(f"{path}: x_{part} shape {x.shape}, expected [N, T, 150]")
         if y.ndim != 2 or y.shape[0] != x.shape[0]:
             raise SourceError(f"{path}: y_{part} shape {y.shape}, expected [{x.shape[0]}, {n_cls}]")
         if y.shape[1] != n_cls:
             raise SourceError(f"{path}: y_{part} has {y.shape[1]} classes; this dataset has {n_cls}")
-        parts[part] = (as_rows(x), np.asarray(y))
+        parts[part] = (x, np.asarray(y))
     return parts
 
 

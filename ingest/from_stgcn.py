@@ -2,13 +2,17 @@
 `train_data.npy`) float32 [N, 3, 300, 25, 2] with `train_label.pkl` = (sample names,
 labels), and the same for `val_`.
 
-Facts (2s-AGCN `data_gen/ntu_gendata.py` + `data_gen/preprocess.py`; ST-GCN
-`tools/ntu_gendata.py` writes the same arrays without `pre_normalization`):
-- names are file names `SsssCcccPpppRrrrAaaa.skeleton` in `os.listdir` order, labels
-  action - 1; one folder per benchmark (`xsub/`, `xview/`; NTU-120 forks: `xset/`),
-  `train` = the benchmark's training side, `val` = its test side.
-- no denoising: the two bodies of highest coordinate spread (out of the first 4 body
-  slots of each frame), zero-padded to 300 frames.
+Facts (2s-AGCN `data_gen/ntu_gendata.py` + `data_gen/preprocess.py`, MS-G3D the same
+files; ST-GCN `tools/ntu_gendata.py` + `tools/utils/ntu_read_skeleton.py` write
+`{part}_data.npy` of the same shape without `pre_normalization`):
+- names are file names `SsssCcccPpppRrrrAaaa.skeleton` in `os.listdir` order (MS-G3D:
+  sorted), labels action - 1; one folder per benchmark (`xsub/`, `xview/`; NTU-120,
+  MS-G3D's `data_gen/ntu120_gendata.py`: `xsub/`, `xset/`), `train` = the benchmark's
+  training side, `val` = its test side; the official missing-skeleton samples are left
+  out (`--ignored_sample_path`).
+- no denoising: 2s-AGCN / MS-G3D keep the two body slots of highest coordinate spread
+  (out of the first 4 body slots of each frame), ST-GCN the first two body slots of each
+  frame; zero-padded to 300 frames.
 - 2s-AGCN's `pre_normalization` then (1) moves a person that starts late to frame 0 and
   pads every person's trailing empty frames by repeating its sequence, (2) subtracts
   actor 1's joint 1 in every frame (per-frame centring: the trajectory is lost), (3)
@@ -32,8 +36,8 @@ from slim.ingest import ntu_names
 from slim.ingest.importer import Entry, Skip, Source, SourceError
 from slim.ingest.safe_load import as_rows, load_pickle, open_npy
 
-PLAIN = ("ST-GCN tools/ntu_gendata.py: no denoising (2 bodies of highest spread of the "
-         "first 4 per frame), zero padding to 300 frames, camera coordinates (metres), not centred")
+PLAIN = ("ST-GCN tools/ntu_gendata.py: no denoising (the first 2 body slots of each frame), "
+         "zero padding to 300 frames, camera coordinates (metres), not centred")
 PRENORM = ("2s-AGCN/MS-G3D data_gen/ntu_gendata.py + preprocess.pre_normalization: no denoising "
            "(2 bodies of highest spread), late persons moved to frame 0, trailing frames padded "
            "by repeating the sequence (cut here), per-frame centring on actor 1's joint 1 "

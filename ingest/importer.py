@@ -6,6 +6,12 @@ ingest's writer (work.write_chunk -> assemble.assemble_outputs).
 
 Accounting (card.json `source`): entries seen = samples written + skipped entries, each
 skip {file: sample name (or `<source>#<index>`), reason}.
+
+Interruption: an import that is stopped (even SIGKILL) leaves no card.json (the old one is
+removed before any output changes, and the new one is written last, atomically), so
+nothing vouches for half-written outputs; the same command restarts the import from the
+source (chunks are not resumed: reading the source again is most of the work) and ends
+with the same outputs, byte for byte (tests/test_ingest_import_resume.py).
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,6 +38,15 @@ FORMATS = ("pyskl", "ctrgcn", "stgcn")
 #: NaN (the frame is dropped), as raw ingest does with non-finite values.
 MAX_ABS_M = 100.0
 CHUNK_SAMPLES = 256
+#: Fault injection for the interruption tests: `$SLIM_IMPORT_KILL_AT` = `chunk:K` (SIGKILL
+#: this process right after chunk K of `.work/` is written) or `write:K` (after K chunks went
+#: into samples.h5.tmp and the shards). Unset in normal use.
+KILL_AT_ENV = "SLIM_IMPORT_KILL_AT"
+
+
+def _fault_point(point: str) -> None:
+    if os.environ.get(KILL_AT_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class SourceError(Exception):
@@ -157,6 +173,7 @@ def run_import(dataset: str, fmt: str, sources: list[str], out: str = "data", *,
                                     sorted(hashes.values())]).encode()).hexdigest()
     card = finished_card(Path(out) / dataset, fp)
     if card is not None:
+        shutil.rmtree(Path(out) / dataset / ".work", ignore_errors=True)
         log(f"{Path(out) / dataset}: already complete for these inputs ({card['num_samples']} samples)")
         return Path(out) / dataset, card
     try:
@@ -170,6 +187,9 @@ def _write(dataset, fmt, paths, src: Source, out, center, shard_size_mb, log, ha
     from slim.ingest.assemble import assemble_outputs
     out_dir = Path(out) / dataset
     work = out_dir / ".work"
+    # The outputs are about to change: no card may vouch for them until the new one is
+    # written (a stale card of other inputs would make their command say "complete").
+    (out_dir / "card.json").unlink(missing_ok=True)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     n_cls = ntu_names.OFFICIAL[dataset][1]
@@ -226,6 +246,7 @@ def _write(dataset, fmt, paths, src: Source, out, center, shard_size_mb, log, ha
             buf.add(sid, e.label, joints, fields, notes)
             if len(buf) >= CHUNK_SAMPLES:
                 chunk_paths.append(buf.flush(chunk_path(work, len(chunk_paths))))
+                _fault_point(f"chunk:{len(chunk_paths)}")
     except UnsafeSource as err:
         raise SourceError(str(err)) from None
     if len(buf) or not chunk_paths:
@@ -262,9 +283,11 @@ def _write(dataset, fmt, paths, src: Source, out, center, shard_size_mb, log, ha
     # Per-entry skips go into the card's skipped list through the first chunk's info.
     first = chunk_paths[0]
     _add_skips(first, skipped, {Path(p).name: h for p, h in hashes.items()})
+    written = iter(range(1, len(chunk_paths) + 1))
     card = assemble_outputs(out_dir, dataset, chunk_paths, plan, normalization=normalization,
                             shard_size_mb=shard_size_mb, config=config, fingerprint=fp,
-                            extra={"source": source})
+                            extra={"source": source},
+                            on_chunk=lambda n: _fault_point(f"write:{next(written)}"))
     shutil.rmtree(work, ignore_errors=True)
     for s in skipped[:20]:
         log(f"skipped {s['file']}: {s['reason']}")

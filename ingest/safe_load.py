@@ -5,7 +5,10 @@ files this project imports (pyskl / MMAction2 annotation pickles, ST-GCN label p
 only ever hold plain containers, numbers, strings and numpy arrays, so `load_pickle`
 uses an unpickler that resolves only the handful of globals those need and refuses
 every other one before it is called. npz / npy files are read with
-`allow_pickle=False` (an object array is refused by numpy), npy memory-mapped.
+`allow_pickle=False` (an object array is refused by numpy) and never loaded whole: an
+npy or a stored npz member (`np.savez`) is read row by row with `os.pread` (`Rows`), a
+deflated npz member (`np.savez_compressed`) row by row from the zip's decompressing
+stream (`ZipRows`).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import os
 import pickle
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -210,6 +214,32 @@ def npz_memmap(path: str | Path, key: str) -> np.ndarray:
         raise UnsafeSource(f"{path}: not a readable .npz (truncated or damaged?): {e}") from None
 
 
+def npz_rows(path: str | Path, key: str) -> "Rows | ZipRows | np.ndarray":
+    """Member `key` of an npz for reading row by row without loading it: `Rows` (pread)
+    when stored (np.savez), `ZipRows` (the decompressing stream) when deflated
+    (np.savez_compressed); a 0-d / 1-d member is returned loaded. Object arrays are
+    refused. Raises KeyError for a missing member, UnsafeSource for a damaged or
+    truncated archive or a compression other than stored / deflate."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo(key + ".npy")
+    except KeyError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise UnsafeSource(f"{path}: not a readable .npz (truncated or damaged?): {e}") from None
+    if info.compress_type == zipfile.ZIP_STORED:
+        return as_rows(npz_memmap(path, key))
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        raise UnsafeSource(f"{path}: member {key!r} uses zip compression {info.compress_type}; "
+                           "expected stored (np.savez) or deflate (np.savez_compressed)")
+    rows = ZipRows(path, info.filename)
+    if rows.ndim < 2:
+        with open_npz(path) as npz:
+            return npz_member(npz, key, path)
+    return rows
+
+
 def npz_keys(path: str | Path) -> list[str]:
     """Member names of an npz (without `.npy`). Raises UnsafeSource when not a zip."""
     try:
@@ -255,3 +285,80 @@ def as_rows(arr) -> "Rows | np.ndarray":
     if isinstance(arr, np.memmap) and arr.flags["C_CONTIGUOUS"] and arr.ndim >= 2:
         return Rows(arr.filename, arr.offset, arr.shape, arr.dtype)
     return arr
+
+
+class ZipRows:
+    """Rows of a deflated npz member (np.savez_compressed) read in order from the zip's
+    decompressing stream: memory stays one row plus zlib's buffers, whatever the member's
+    size. `rows[i]` -> ndarray [*shape[1:]] (a copy); reading i after i + 1 reopens the
+    stream (sequential use is the fast path). `.shape`, `.ndim`, `.dtype` like an array.
+    Raises UnsafeSource (naming the file, member and row) for an object array, a
+    Fortran-order array, a stream that ends early or fails its CRC / inflate."""
+
+    def __init__(self, path: Path, member: str):
+        self.path, self.member = Path(path), member
+        self._z = self._fh = None
+        try:
+            fh = self._open()
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(fh)
+            self._start = fh.tell()
+        except (ValueError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+            self.close()
+            raise UnsafeSource(f"{self.path}: member {member!r}: not a readable .npy "
+                               f"(truncated or damaged?): {e}") from None
+        if dtype.hasobject:
+            self.close()
+            raise UnsafeSource(f"{self.path}: member {member!r} is an object array (refused)")
+        if fortran and len(shape) > 1:
+            self.close()
+            raise UnsafeSource(f"{self.path}: member {member!r} is stored in Fortran order; "
+                               "re-save it with np.savez (C order)")
+        self.shape, self.dtype, self.ndim = tuple(shape), dtype, len(shape)
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * dtype.itemsize
+        self._next = 0
+
+    def _open(self):
+        self.close()
+        self._z = zipfile.ZipFile(self.path)
+        self._fh = self._z.open(self.member)
+        return self._fh
+
+    def close(self) -> None:
+        for f in (self._fh, self._z):
+            if f is not None:
+                f.close()
+        self._z = self._fh = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if not 0 <= i < self.shape[0]:
+            raise IndexError(i)
+        try:
+            if self._fh is None or i < self._next:
+                self._open().seek(self._start)
+                self._next = 0
+            while self._next < i:   # skip forward in bounded reads
+                step = min(i - self._next, max(1, (1 << 20) // max(1, self.row_bytes)))
+                got = self._fh.read(step * self.row_bytes)
+                if len(got) != step * self.row_bytes:
+                    raise EOFError("stream ends early")
+                self._next += step
+            data = self._fh.read(self.row_bytes)
+            if len(data) != self.row_bytes:
+                raise EOFError(f"{len(data)} of {self.row_bytes} bytes")
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+            self.close()
+            raise UnsafeSource(f"{self.path}: member {self.member!r} row {i} cannot be read "
+                               f"(truncated or damaged?): {e}") from None
+        self._next = i + 1
+        if self._next == self.shape[0]:
+            self._fh.read(1)   # reach the end of the stream: zipfile checks the CRC there
+        return np.frombuffer(data, self.dtype).reshape(self.shape[1:]).copy()
+
+    def __del__(self):
+        self.close()

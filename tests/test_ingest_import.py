@@ -185,7 +185,7 @@ def _ctrgcn_x(samples, t=300):
     return x
 
 
-def _ctrgcn(path, samples, names, bench="xsub", n_cls=60, dup_single=False):
+def _ctrgcn(path, samples, names, bench="xsub", n_cls=60, dup_single=False, compressed=False):
     by = {n: s for s in samples for n in [s[0]]}
     train, test = reference_order(names, bench, "ntu60" if n_cls == 60 else "ntu120")
     arrays = {}
@@ -199,7 +199,7 @@ def _ctrgcn(path, samples, names, bench="xsub", n_cls=60, dup_single=False):
         y = np.zeros((len(ss), n_cls))
         y[np.arange(len(ss)), [s[1] for s in ss]] = 1
         arrays[f"x_{part}"], arrays[f"y_{part}"] = x, y
-    np.savez(path, **arrays)
+    (np.savez_compressed if compressed else np.savez)(path, **arrays)
     return path
 
 
@@ -273,6 +273,68 @@ def test_ctrgcn_bad_files_exit_2(tmp_path, case):
     assert "error:" in r.output and "hint:" in r.output and "Traceback" not in r.output
 
 
+def test_ctrgcn_compressed_npz_streams_and_equals_the_stored_one(tmp_path):
+    from slim.ingest.safe_load import Rows, ZipRows, npz_rows
+    names = sorted(n for n, _, _ in SAMPLES)
+    (tmp_path / "n.txt").write_text("\n".join(names) + "\n")
+    outs = {}
+    for compressed in (False, True):
+        d = tmp_path / ("z" if compressed else "s")
+        d.mkdir()
+        src = _ctrgcn(d / "NTU60_CS.npz", SAMPLES, names, compressed=compressed)
+        rows = npz_rows(src, "x_train")
+        assert isinstance(rows, ZipRows if compressed else Rows) and rows.shape == (2, 300, 150)
+        out, card = run_import("ntu60", "ctrgcn", [str(src)], str(d / "data"),
+                               names_file=str(tmp_path / "n.txt"), log=lambda s: None)
+        _check(out, {k: center_joints(v) for k, v in WANT.items()}, centred_here=False)
+        outs[compressed] = card["outputs"]["samples.h5"]
+    assert outs[True] == outs[False]   # byte-identical samples.h5
+
+
+def test_zip_rows_reads_a_deflated_member_row_by_row(tmp_path):
+    """A deflated member is never loaded whole: reading all rows of a 36 MB member
+    allocates about one row (tracemalloc sees numpy's and zlib's buffers)."""
+    import tracemalloc
+    from slim.ingest.safe_load import npz_rows
+    x = np.zeros((200, 300, 150), np.float32)
+    x[:, :5] = np.arange(200, dtype=np.float32)[:, None, None]
+    src = tmp_path / "NTU60_CS.npz"
+    np.savez_compressed(src, x_train=x, y_train=np.eye(60)[:200 % 60], x_test=x[:1], y_test=np.eye(60)[:1])
+    rows = npz_rows(src, "x_train")
+    tracemalloc.start()
+    try:
+        for i in (0, 1, 2, 150, 199, 3):           # forward skips and one step back
+            np.testing.assert_array_equal(rows[i], x[i])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, peak                     # the member is 36 MB
+    # damaged deflate stream: an error naming the file, member and row, not a crash
+    data = bytearray(src.read_bytes())
+    info = zipfile.ZipFile(src).getinfo("x_train.npy")
+    mid = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
+    data[mid:mid + 64] = b"\xff" * 64
+    src.write_bytes(bytes(data))
+    bad = npz_rows(src, "x_train")
+    with pytest.raises(UnsafeSource, match=r"member 'x_train.npy' row \d+ cannot be read"):
+        for i in range(bad.shape[0]):
+            bad[i]
+
+
+def test_ctrgcn_damaged_compressed_npz_exit_2(tmp_path):
+    names = sorted(n for n, _, _ in SAMPLES)
+    src = _ctrgcn(tmp_path / "NTU60_CS.npz", SAMPLES, names, compressed=True)
+    data = bytearray(src.read_bytes())
+    info = zipfile.ZipFile(src).getinfo("x_train.npy")
+    start = info.header_offset + 30 + len(info.filename)
+    data[start + info.compress_size // 2: start + info.compress_size // 2 + 32] = b"\xff" * 32
+    src.write_bytes(bytes(data))
+    r = CliRunner().invoke(ingest_cli, ["ntu60", "--from", "ctrgcn", str(src), "--out", str(tmp_path / "d")])
+    assert r.exit_code == 2, r.output
+    assert "NTU60_CS.npz" in r.output and "x_train.npy" in r.output and "hint:" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "d" / "ntu60" / "card.json").exists()
+
+
 # ---------------------------------------------------------------- ST-GCN / 2s-AGCN
 
 def _stgcn(folder, samples, bench="xsub", prenorm=False, t=300):
@@ -328,6 +390,39 @@ def test_repetition_length():
     assert repetition_length(p) == 5 and repetition_length(np.zeros((4, 25, 3))) == 0
 
 
+def test_stgcn_split_disagreement_is_reported_not_resolved(tmp_path):
+    src = _stgcn(tmp_path / "xsub", SAMPLES)
+    # swap the xsub-test sample (DUP, performer 3) with a training one (ONE, performer 1)
+    arr = {p: np.load(src / f"{p}_data_joint.npy") for p in ("train", "val")}
+    lab = {}
+    for p in ("train", "val"):
+        with open(src / f"{p}_label.pkl", "rb") as fh:
+            lab[p] = pickle.load(fh)
+    assert lab["train"][0][0] == ONE[0] + ".skeleton" and lab["val"][0] == [DUP[0] + ".skeleton"]
+    new = {"train": (arr["val"][:1], arr["train"][1:]), "val": (arr["train"][:1],)}
+    np.save(src / "train_data_joint.npy", np.concatenate(new["train"]))
+    np.save(src / "val_data_joint.npy", new["val"][0])
+    with open(src / "train_label.pkl", "wb") as fh:
+        pickle.dump((lab["val"][0] + lab["train"][0][1:], lab["val"][1] + lab["train"][1][1:]), fh)
+    with open(src / "val_label.pkl", "wb") as fh:
+        pickle.dump((lab["train"][0][:1], lab["train"][1][:1]), fh)
+    out, card = run_import("ntu60", "stgcn", [str(src)], str(tmp_path / "d"), log=lambda s: None)
+    assert card["source"]["split_disagreements"] == {"xsub_train": 2, "xsub_test": 2}
+    assert any("xsub_train: 2 samples" in w and DUP[0] in w and ONE[0] in w for w in card["warnings"])
+    rows = {r["id"]: r for r in read_manifest(out)[0].to_pylist()}
+    assert rows[DUP[0]]["xsub_test"] and rows[ONE[0]]["xsub_train"]     # the official rule
+    _check(out)
+
+
+def test_stgcn_truncated_npy_exit_2(tmp_path):
+    src = _stgcn(tmp_path / "xsub", SAMPLES)
+    data = src / "train_data_joint.npy"
+    data.write_bytes(data.read_bytes()[:-1000])
+    r = CliRunner().invoke(ingest_cli, ["ntu60", "--from", "stgcn", str(src), "--out", str(tmp_path / "d")])
+    assert r.exit_code == 2, r.output
+    assert "train_data_joint.npy" in r.output and "hint:" in r.output and "Traceback" not in r.output
+
+
 def test_stgcn_mismatched_labels_exit_2(tmp_path):
     src = _stgcn(tmp_path / "xsub", SAMPLES)
     with open(src / "val_label.pkl", "wb") as fh:
@@ -343,21 +438,33 @@ def raw_pair(tmp_path_factory):
     root = tmp_path_factory.mktemp("agree")
     centred = ingest("ntu60", [FIX / "ntu"], root / "c", workers=0)
     plain = ingest("ntu60", [FIX / "ntu"], root / "p", workers=0, center=False)
-    return _stored(centred), _stored(plain)
+    return _stored(centred), _stored(plain), centred
+
+
+def _same_columns(imported, raw_folder):
+    """The manifest of an import and of the raw ingest agree on ids, labels, frames,
+    persons, name fields, every split and every few-label subset column."""
+    a, b = read_manifest(imported)[0], read_manifest(raw_folder)[0]
+    cols = [c for c in b.column_names if c.startswith(("xsub_", "xview_"))]
+    assert any(c.count("_") == 2 for c in cols)                 # subsets are there
+    for c in ["id", "label", "num_frames", "num_persons", "performer", "camera", *cols]:
+        assert a.column(c).to_pylist() == b.column(c).to_pylist(), c
 
 
 def test_fixtures_agree_across_all_three_formats(raw_pair, tmp_path):
-    centred, plain = raw_pair
+    centred, plain, raw_folder = raw_pair
     assert len(centred) == 6
     samples = [(sid, int(sid[-3:]) - 1, x) for sid, x in sorted(plain.items())]
     # pyskl, float32 keypoints (the format's layout; the distributed files are float16)
     out, _ = run_import("ntu60", "pyskl", [str(_pyskl(tmp_path / "a.pkl", samples, np.float32))],
                         str(tmp_path / "py"), log=lambda s: None)
     _check(out, centred, centred_here=False)
+    _same_columns(out, raw_folder)
     # ST-GCN zero-padded npy
     out, _ = run_import("ntu60", "stgcn", [str(_stgcn(tmp_path / "xsub", samples))],
                         str(tmp_path / "st"), log=lambda s: None)
     _check(out, centred, centred_here=False)
+    _same_columns(out, raw_folder)
     # CTR-GCN npz from the raw ingest's centred samples, names by the reference order
     names = sorted(centred)
     (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
@@ -367,7 +474,16 @@ def test_fixtures_agree_across_all_three_formats(raw_pair, tmp_path):
     out, card = run_import("ntu60", "ctrgcn", [str(tmp_path / "NTU60_CS.npz"), str(tmp_path / "NTU60_CV.npz")],
                            str(tmp_path / "ct"), names_file=str(tmp_path / "names.txt"), log=lambda s: None)
     _check(out, centred, centred_here=False)
+    _same_columns(out, raw_folder)
     assert card["source"]["names_recovered"]
+    # the same npz written compressed (np.savez_compressed) gives the same dataset
+    (tmp_path / "z").mkdir()
+    for bench, fname in (("xsub", "NTU60_CS.npz"), ("xview", "NTU60_CV.npz")):
+        _ctrgcn(tmp_path / "z" / fname, csamples, names, bench=bench, compressed=True)
+    _, zcard = run_import("ntu60", "ctrgcn", [str(tmp_path / "z" / "NTU60_CS.npz"),
+                                              str(tmp_path / "z" / "NTU60_CV.npz")],
+                          str(tmp_path / "ctz"), names_file=str(tmp_path / "names.txt"), log=lambda s: None)
+    assert zcard["outputs"] == card["outputs"]
 
 
 # ---------------------------------------------------------------- official zip archives
@@ -420,7 +536,7 @@ def test_pku_zip_archives_as_downloaded_match_the_folder_ingest(tmp_path):
 
 
 def test_pyskl_float16_as_distributed_agrees_within_float16_rounding(raw_pair, tmp_path):
-    centred, plain = raw_pair
+    centred, plain, _ = raw_pair
     samples = [(sid, int(sid[-3:]) - 1, x) for sid, x in sorted(plain.items())]
     out, _ = run_import("ntu60", "pyskl", [str(_pyskl(tmp_path / "a.pkl", samples, np.float16))],
                         str(tmp_path / "py"), log=lambda s: None)
@@ -473,11 +589,13 @@ def test_ntu120_pyskl_and_ctrgcn_csub(tmp_path):
     assert not card["warnings"] and card["num_classes"] == 120
     _check(out, {n: x for n, _, x in s120})
     (tmp_path / "n.txt").write_text("\n".join(sorted(names)) + "\n")
-    src = _ctrgcn(tmp_path / "NTU120_CSub.npz", s120, sorted(names), n_cls=120)
+    # data/ntu120/seq_transformation.py's align_frames copies a single actor into slot 2
+    src = _ctrgcn(tmp_path / "NTU120_CSub.npz", s120, sorted(names), n_cls=120, dup_single=True)
     out, card = run_import("ntu120", "ctrgcn", [str(src)], str(tmp_path / "c"),
                            names_file=str(tmp_path / "n.txt"), log=lambda s: None)
     assert card["source"]["names_recovered"] and card["benchmarks"]["xset"] == {"train": 1, "test": 2}
     _check(out, {n: center_joints(x) for n, _, x in s120}, centred_here=False)
+    assert sorted(read_manifest(out)[0].column("num_persons").to_pylist()) == [1, 1, 2]
 
 
 def test_import_card_keeps_the_accounting_rules(tmp_path):
