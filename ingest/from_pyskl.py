@@ -1,4 +1,6 @@
-"""pyskl / MMAction2 3D skeleton annotations (`ntu60_3danno.pkl`, `ntu120_3danno.pkl`).
+"""pyskl / MMAction2 3D skeleton annotations (`ntu60_3danno.pkl`, `ntu120_3danno.pkl`;
+MMAction2 1.x distributes the same layout as `ntu60_3d.pkl`, `ntu120_3d.pkl`, see its
+`tools/data/skeleton/README.md`, read by its `PoseDataset`).
 
 Format (pyskl `tools/data/ntu_preproc.py`, which writes the distributed files, and
 `tools/data/README.md`): a pickled dict
