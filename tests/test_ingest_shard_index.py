@@ -21,6 +21,16 @@ def raw(tmp_path_factory):
     return FIX / "ntu"
 
 
+def _joint_bytes(out):
+    """Bytes of the joints members of every shard (tar padding aside: these tiny shards
+    are mostly headers and 10 KiB records)."""
+    total = 0
+    for p in (out / "shards").rglob("*.tar"):
+        with tarfile.open(p) as t:
+            total += sum(m.size for m in t if ".npy" in m.name)
+    return total
+
+
 def _ingest(tmp_path, raw, **kw):
     return ingest("synthetic", [raw], tmp_path / "data", workers=0, **kw)
 
@@ -65,14 +75,14 @@ def test_index_lists_every_shard_and_verify_checks_and_rebuilds_it(tmp_path, raw
 
 def test_compact_encodings_are_recorded_verified_and_read_within_the_bound(tmp_path, raw):
     f32 = _ingest(tmp_path / "a", raw)
-    size = {"f32": sum(p.stat().st_size for p in (f32 / "shards").rglob("*.tar"))}
+    size = {"f32": _joint_bytes(f32)}
     h5 = H5Samples(f32 / "samples.h5")
     for enc in ("f16", "f32.gz", "f16.gz"):
         out = _ingest(tmp_path / enc, raw, shard_encoding=enc)
         card = json.loads((out / "card.json").read_text())
         assert card["shard_encoding"] == enc and card["config"]["shard_encoding"] == enc
         assert verify(out) == []
-        size[enc] = sum(p.stat().st_size for p in (out / "shards").rglob("*.tar"))
+        size[enc] = _joint_bytes(out)
         ss = resolve("", out / "shards" / "xsub_train")
         assert ss.encoding == enc
         reader = ShardReader(ss)
@@ -87,4 +97,4 @@ def test_compact_encodings_are_recorded_verified_and_read_within_the_bound(tmp_p
                     assert not err.any()
                 else:   # float16 rounding: half a unit in the last place, 2^-11 relative
                     assert (err <= np.abs(want) * 2.0 ** -11 + 2.0 ** -25).all() and err.max() > 0
-    assert size["f16"] < 0.7 * size["f32"] and size["f32.gz"] < size["f32"] and size["f16.gz"] < size["f16"]
+    assert size["f16"] < 0.51 * size["f32"] and size["f32.gz"] < size["f32"] and size["f16.gz"] < size["f16"]
