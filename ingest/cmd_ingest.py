@@ -48,7 +48,7 @@ def _command(dataset: str, doc: str) -> click.Command:
     @click.option("--shard-encoding", "shard_encoding", default="f32", show_default=True,
                   type=click.Choice(["f32", "f16", "f32.gz", "f16.gz"]),
                   help="how shards store the joints: f32 as samples.h5; f16 halves them (error "
-                       "<= 2^-11 |x|, under 1 mm within 2 m of the body centre); .gz: gzip-"
+                       "<= 2^-11 |x|, under 1 mm within 4 m of the body centre); .gz: gzip-"
                        "compressed members (README: Shards from object storage and HTTP)")
     @click.option("--no-center", is_flag=True, help="keep raw camera coordinates")
     @click.option("--layout", default=None,

@@ -7,7 +7,7 @@ bytes; the member bytes are written straight to one buffered file per shard (wha
 Each split folder also gets `shards.json` (INDEX_NAME), written atomically once every
 shard of the folder is complete: every shard's name, sample count, byte size and sha256,
 so a reader of a bucket or an HTTP server knows the epoch size and each rank's share
-without listing, and can check every shard it downloads (FORMATS.md "Shards").
+without listing, and can check every shard it downloads (docs/internals.md).
 """
 from __future__ import annotations
 
@@ -32,15 +32,17 @@ INDEX_FORMAT = "slim-shards/1"
 ENCODINGS = {"f32": ("<f4", False), "f16": ("<f2", False),
              "f32.gz": ("<f4", True), "f16.gz": ("<f2", True)}
 DEFAULT_ENCODING = "f32"
-#: gzip level of the .gz encodings: 6 (zlib's default) gains under 1% size over 1 at
-#: several times the CPU on float coordinates; 1 is what `benchmarks/shards.py` measured.
+#: gzip level of the .gz encodings: levels 6 and 9 shrink the joints 0.05-0.2 % more than
+#: 1 at 1.1-1.25x its CPU (measured on 300 synthetic NTU-format samples, float32 and
+#: float16): float coordinates barely compress, so the cheapest level.
 GZIP_LEVEL = 1
 
 
 def encode_joints(x: np.ndarray, encoding: str) -> tuple[str, bytes]:
     """(member extension, bytes) of joints float32 [T, M, V, 3] in `encoding`. f16
-    rounds to the nearest float16 (|error| <= 2^-11 |x|: under 0.5 mm per coordinate
-    within 1 m of the body centre, under 1 mm within 2 m; IEEE 754 binary16); raises
+    rounds to the nearest float16 (|error| <= 2^-11 |x| in float16's normal range, half a
+    unit in the last place of IEEE 754 binary16: under 0.5 mm per coordinate within 1 m
+    of the body centre, under 0.98 mm within 4 m; benchmarks/shards.py measures it); raises
     ValueError if a value does not fit float16 (|x| > 65504)."""
     dtype, gz = ENCODINGS[encoding]
     if dtype == "<f2":
