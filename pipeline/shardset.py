@@ -189,8 +189,11 @@ def resolve(spec: str, default_folder: Path) -> ShardSet:
     entries = index["shards"]
     names = [e["name"] for e in entries]
     if braced:
-        from webdataset.shardlists import expand_urls
-        urls = expand_urls(spec)
+        try:
+            from webdataset.shardlists import expand_urls   # braces (and WDS_ variables)
+        except ImportError:                                  # an older webdataset: braces only
+            from braceexpand import braceexpand as expand_urls
+        urls = list(expand_urls(spec))
         got = [_basename(u) for u in urls]
         if got != names:
             diff = sorted(set(got) ^ set(names))[:3]
