@@ -195,7 +195,10 @@ def _check_shards(folder: Path, table, h5: H5Samples, benchmarks: list[str],
         for split in ("train", "test"):
             want = np.flatnonzero(table.column(f"{bench}_{split}").to_numpy())
             seen = []
-            for tar_path in sorted((folder / "shards" / f"{bench}_{split}").glob("*.tar")):
+            sub = folder / "shards" / f"{bench}_{split}"
+            counts = {e["name"]: e["samples"] for e in json.loads((sub / INDEX_NAME).read_text())["shards"]}
+            for tar_path in sorted(sub.glob("*.tar")):
+                before = len(seen)
                 with tarfile.open(tar_path) as tar:
                     pending: dict[str, dict] = {}
                     for member in tar:
@@ -214,6 +217,9 @@ def _check_shards(folder: Path, table, h5: H5Samples, benchmarks: list[str],
                             seen.append(i)
                     if pending:
                         problems.append(f"{tar_path.name}: incomplete samples {sorted(pending)[:3]}")
+                if len(seen) - before != counts.get(tar_path.name):
+                    problems.append(f"shards/{sub.name}/{INDEX_NAME}: {tar_path.name} holds {len(seen) - before} "
+                                    f"samples, the index says {counts.get(tar_path.name)}")
             if seen != want.tolist():
                 problems.append(f"shards/{bench}_{split}: {len(seen)} samples, manifest has "
                                 f"{len(want)} (or a different order)")

@@ -64,13 +64,16 @@ def test_index_lists_every_shard_and_verify_checks_and_rebuilds_it(tmp_path, raw
     assert (folder / "shards.json").read_bytes() == before
     assert "shards/xsub_train/shards.json" in json.loads((out / "card.json").read_text())["outputs"]
     # an index that lies about a shard (and its card entry updated to match) is caught
-    index = json.loads(before)
-    index["shards"][0]["bytes"] += 512
-    (folder / "shards.json").write_text(json.dumps(index))
-    card = json.loads((out / "card.json").read_text())
-    card["outputs"]["shards/xsub_train/shards.json"] = file_sha256(folder / "shards.json")
-    (out / "card.json").write_text(json.dumps(card))
-    assert any("does not match the shard" in p for p in verify(out))
+    for field, want in (("bytes", "does not match the shard"), ("samples", "samples, the index says")):
+        index = json.loads(before)
+        index["shards"][0][field] += 1
+        index["num_samples"] += field == "samples"
+        (folder / "shards.json").write_text(json.dumps(index))
+        card = json.loads((out / "card.json").read_text())
+        card["outputs"]["shards/xsub_train/shards.json"] = file_sha256(folder / "shards.json")
+        (out / "card.json").write_text(json.dumps(card))
+        problems = verify(out)
+        assert len(problems) == 1 and want in problems[0], problems
 
 
 def test_compact_encodings_are_recorded_verified_and_read_within_the_bound(tmp_path, raw):
