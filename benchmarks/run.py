@@ -8,8 +8,8 @@ import sys
 
 STAGES = ("ingest", "pipeline", "model", "train", "eval", "deploy")
 #: Longer studies, run only when named: `make bench ONLY=ablations`, `ONLY=nwucla`,
-#: `ONLY=loader`, `ONLY=gpu` (= make bench-gpu).
-EXTRA = ("ablations", "nwucla", "loader", "gpu")
+#: `ONLY=loader`, `ONLY=shards`, `ONLY=gpu` (= make bench-gpu).
+EXTRA = ("ablations", "nwucla", "loader", "gpu", "shards")
 
 
 def main(argv=None) -> int:

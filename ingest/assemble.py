@@ -21,7 +21,7 @@ from slim.ingest.datasets import NATIVE_LAYOUT, Plan, fields_of, split_columns
 from slim.ingest.h5store import H5Writer
 from slim.ingest.inventory import accounting
 from slim.ingest.manifest import write_manifest
-from slim.ingest.shards import SplitShardWriter, npy_bytes, num_shards
+from slim.ingest.shards import DEFAULT_ENCODING, INDEX_NAME, SplitShardWriter, encode_joints, num_shards
 from slim.ingest.subsets import subset_columns
 from slim.ingest.topology import get_layout, get_mapping
 from slim.ingest.versions import INGEST_VERSION, code_version
@@ -69,9 +69,10 @@ def build_table(dataset: str, chunks: list[Chunk], plan: Plan, warnings: list[st
 def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan: Plan,
                      *, normalization: str, shard_size_mb: float, config: dict,
                      fingerprint: str, on_chunk: Callable[[int], None] | None = None,
-                     extra: dict | None = None) -> dict:
+                     extra: dict | None = None, shard_encoding: str = DEFAULT_ENCODING) -> dict:
     """Write every output of `out_dir` from the chunks; returns the card. `extra`: more
-    card entries (an import's `source` record), written with the rest."""
+    card entries (an import's `source` record), written with the rest. shard_encoding:
+    slim.ingest.shards.ENCODINGS key (recorded in the card and each shards.json)."""
     out_dir = Path(out_dir)
     chunks = [Chunk(p) for p in chunk_paths]
     warnings = list(plan.warnings)
@@ -96,7 +97,8 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
         m = masks[name]
         count = int(m.sum())
         writers[name] = SplitShardWriter(shard_tmp / name, name.split("_")[1], count,
-                                         num_shards(count, int(sizes[m].sum()), shard_size_mb))
+                                         num_shards(count, int(sizes[m].sum()), shard_size_mb),
+                                         encoding=shard_encoding)
     label = table.column("label").to_numpy()
     try:
         with H5Writer(out_dir / "samples.h5", dataset=dataset, ingest_version=INGEST_VERSION,
@@ -111,7 +113,7 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
                     meta = {"id": sid, "index": i, "label": int(label[i]),
                             "num_frames": int(c.num_frames[j]), "num_persons": int(c.num_persons[j]),
                             "dataset": dataset}
-                    npy = npy_bytes(x)
+                    npy = encode_joints(x, shard_encoding)
                     for name, w in writers.items():
                         if masks[name][i]:
                             w.write(x, meta, npy)
@@ -137,7 +139,8 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
         files.update(c.info["files"])
     outputs = {str(p.relative_to(out_dir)): file_sha256(p)
                for p in [out_dir / "samples.h5", out_dir / "manifest.parquet",
-                         *sorted((out_dir / "shards").rglob("*.tar"))]}
+                         *sorted((out_dir / "shards").rglob("*.tar")),
+                         *sorted((out_dir / "shards").rglob(INDEX_NAME))]}
     layout_card = layout.describe()
     if layout.name != NATIVE_LAYOUT[dataset]:
         # Joints the raw layout lacks were filled: say which, and from what.
@@ -153,6 +156,7 @@ def assemble_outputs(out_dir: Path, dataset: str, chunk_paths: list[Path], plan:
                        for b in plan.benchmarks},
         "subsets": {k: int(v.sum()) for k, v in masks.items() if k.count("_") == 2},
         "shards": {name: len(w.written) for name, w in writers.items()},
+        "shard_encoding": shard_encoding,
         "files": dict(sorted(files.items())), "outputs": outputs,
         "accounting": accounting(plan.files_seen, len(files), skipped, plan.ignored, n,
                                  label_lines if dataset == "pku2" else None, skipped_labels),

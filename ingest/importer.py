@@ -148,7 +148,7 @@ def _reader(fmt: str):
 
 def run_import(dataset: str, fmt: str, sources: list[str], out: str = "data", *,
                center: bool = True, shard_size_mb: float = 64.0, names_file: str | None = None,
-               log: Callable[[str], None] = print) -> tuple[Path, dict]:
+               log: Callable[[str], None] = print, shard_encoding: str = "f32") -> tuple[Path, dict]:
     """Import `sources` (files or a folder, per format) of `fmt` as `dataset` (ntu60 /
     ntu120) into `out/<dataset>/`. Returns (folder, card).
 
@@ -169,8 +169,9 @@ def run_import(dataset: str, fmt: str, sources: list[str], out: str = "data", *,
     if names_file:
         files.append(Path(names_file))
     hashes = {str(p): file_sha256(p) for p in files}
-    fp = hashlib.sha256(json.dumps([fmt, dataset, center, INGEST_VERSION,
-                                    sorted(hashes.values())]).encode()).hexdigest()
+    fp = hashlib.sha256(json.dumps([fmt, dataset, center, INGEST_VERSION, sorted(hashes.values())]
+                                   + ([shard_encoding] if shard_encoding != "f32" else [])
+                                   ).encode()).hexdigest()
     card = finished_card(Path(out) / dataset, fp)
     if card is not None:
         shutil.rmtree(Path(out) / dataset / ".work", ignore_errors=True)
@@ -180,10 +181,11 @@ def run_import(dataset: str, fmt: str, sources: list[str], out: str = "data", *,
         src = reader.read(dataset, paths, names_file=names_file)
     except UnsafeSource as e:
         raise SourceError(str(e)) from None
-    return _write(dataset, fmt, paths, src, out, center, shard_size_mb, log, hashes, fp)
+    return _write(dataset, fmt, paths, src, out, center, shard_size_mb, log, hashes, fp, shard_encoding)
 
 
-def _write(dataset, fmt, paths, src: Source, out, center, shard_size_mb, log, hashes, fp):
+def _write(dataset, fmt, paths, src: Source, out, center, shard_size_mb, log, hashes, fp,
+           shard_encoding="f32"):
     from slim.ingest.assemble import assemble_outputs
     out_dir = Path(out) / dataset
     work = out_dir / ".work"
@@ -279,14 +281,14 @@ def _write(dataset, fmt, paths, src: Source, out, center, shard_size_mb, log, ha
         **src.info,
     }
     config = {"dataset": dataset, "from": fmt, "sources": [str(p) for p in paths], "out": str(out),
-              "center": center, "shard_size_mb": shard_size_mb}
+              "center": center, "shard_size_mb": shard_size_mb, "shard_encoding": shard_encoding}
     # Per-entry skips go into the card's skipped list through the first chunk's info.
     first = chunk_paths[0]
     _add_skips(first, skipped, {Path(p).name: h for p, h in hashes.items()})
     written = iter(range(1, len(chunk_paths) + 1))
     card = assemble_outputs(out_dir, dataset, chunk_paths, plan, normalization=normalization,
                             shard_size_mb=shard_size_mb, config=config, fingerprint=fp,
-                            extra={"source": source},
+                            extra={"source": source}, shard_encoding=shard_encoding,
                             on_chunk=lambda n: _fault_point(f"write:{next(written)}"))
     shutil.rmtree(work, ignore_errors=True)
     for s in skipped[:20]:

@@ -94,6 +94,8 @@ class IngestConfig:
     #: Body-centred view normalisation after centring: "none" | "yaw" | "full"
     #: (slim.ingest.center.view_rotation).
     view: str = "none"
+    #: Shard encoding (slim.ingest.shards.ENCODINGS): f32 (default), f16, f32.gz, f16.gz.
+    shard_encoding: str = "f32"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -115,6 +117,8 @@ def fingerprint(cfg: IngestConfig, jobs: list[datasets.Job], seen: list[str] = (
         h.update(json.dumps(["layout", datasets.resolve_layout(cfg.dataset, cfg.layout)]).encode())
     if cfg.view != "none":
         h.update(json.dumps(["view", cfg.view]).encode())
+    if cfg.shard_encoding != "f32":
+        h.update(json.dumps(["shard_encoding", cfg.shard_encoding]).encode())
     for job in jobs:
         for p in job.paths:
             st = os.stat(nwucla.stat_path(p))
@@ -207,6 +211,7 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
             card = assemble_outputs(out_dir, cfg.dataset, [chunk_path(work, k) for k in range(len(chunks))],
                                     plan, normalization=normalization, shard_size_mb=cfg.shard_size_mb,
                                     config=cfg.to_dict(), fingerprint=fp,
+                                    shard_encoding=cfg.shard_encoding,
                                     on_chunk=lambda n: bar.advance(task, next(k_sizes)))
     except _Stop as stop:
         kept = sum(chunk_path(work, k).is_file() for k in range(len(chunks)))
@@ -303,13 +308,13 @@ class _Progress:
 
 def ingest(dataset: str, raw_dirs, out_root, *, workers: int = 0, progress: bool = False,
            center: bool = True, shard_size_mb: float = 64.0, layout: str | None = None,
-           view: str = "none") -> Path:
+           view: str = "none", shard_encoding: str = "f32") -> Path:
     """Make `out_root/<dataset>` (`<dataset>-<layout>` when mapped) from raw folders (a
     path or a list); returns that folder. Quiet and in-process by default: the call
     other stages' tests use."""
     raw = (raw_dirs,) if isinstance(raw_dirs, (str, os.PathLike)) else tuple(raw_dirs)
     cfg = IngestConfig(dataset=dataset, raw=tuple(str(r) for r in raw), out=str(out_root),
                        workers=workers, center=center, shard_size_mb=shard_size_mb, layout=layout,
-                       view=view)
+                       view=view, shard_encoding=shard_encoding)
     out, _ = run(cfg, progress=progress, log=lambda s: None)
     return out

@@ -9,10 +9,13 @@ every random choice of its transform from a generator seeded by (seed, rank, k).
 number of DataLoader workers. The shard source streams per (rank, slot) with slot =
 step % num_workers, seeded by (seed, rank, slot, epoch); it is exact for a fixed
 num_workers and resumes by skipping the samples of earlier steps of the same epoch.
+Shards come from a local folder or any URL spec (pipeline/shardset.py); each shard batch
+carries "shard_events" (retries and skips of shard fetches since the worker's last batch).
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -25,7 +28,8 @@ from slim.ingest.topology import NTU25, Layout
 
 from .collate import add_mfm_index
 from .config import PipelineConfig
-from .sources import H5Dataset, list_shards, slot_shards, split_rows, stream_samples
+from .shardset import ShardError, ShardReader, resolve
+from .sources import H5Dataset, slot_shards, split_rows, stream_samples
 from .transform import pretrain_batch
 from .views import test_view
 
@@ -55,6 +59,17 @@ def to_torch(batch: dict, items: list[dict], cfg: PipelineConfig | None = None,
     return add_mfm_index(out, cfg, layout) if cfg is not None else out
 
 
+@dataclass(frozen=True)
+class ShardFaults:
+    """How the shard source meets a failing fetch: `retries` more tries after `wait`,
+    2 `wait`, ... seconds, then the shard is skipped; more than `max_failed` (a share of
+    a reader's shards) skipped stops the run (train/config.py data.shard_retries,
+    data.shard_retry_wait, data.max_failed_shards)."""
+    retries: int = 3
+    wait: float = 1.0
+    max_failed: float = 0.05
+
+
 class PretrainStream(torch.utils.data.IterableDataset):
     """Yields whole pretraining batches; DataLoader worker w of W makes steps
     start_step + w, start_step + w + W, ... (the DataLoader hands them out in order)."""
@@ -62,7 +77,7 @@ class PretrainStream(torch.utils.data.IterableDataset):
     def __init__(self, data_dir, benchmark: str, cfg: PipelineConfig, batch_size: int, *,
                  seed: int, rank: int, world_size: int, num_workers: int,
                  epoch_samples: int | None, source: str, start_step: int,
-                 end_step: int | None):
+                 end_step: int | None, shards: str = "", faults: ShardFaults | None = None):
         self.data_dir = Path(data_dir)
         self.cfg, self.batch_size, self.seed = cfg, int(batch_size), int(seed)
         self.rank, self.world_size = int(rank), int(world_size)
@@ -74,9 +89,16 @@ class PretrainStream(torch.utils.data.IterableDataset):
             self.h5 = H5Dataset(self.data_dir, split=f"{benchmark}_train")
             n = len(self.h5)
         elif source == "shards":
-            self.shards = list_shards(self.data_dir, benchmark, "train")
-            slot_shards(self.shards, 0, self.world_size * self.num_workers)  # fail early
+            self.faults = faults or ShardFaults()
+            self.shards = resolve(shards, self.data_dir / "shards" / f"{benchmark}_train")
+            slot_shards(self.shards.urls, 0, self.world_size * self.num_workers,
+                        self.shards.where)  # fail early
             n = int(split_rows(self.data_dir, f"{benchmark}_train").shape[0])
+            if self.shards.num_samples is not None and self.shards.num_samples != n:
+                raise ShardError(f"{self.shards.where}: its index lists {self.shards.num_samples} samples, "
+                                 f"{self.data_dir}'s manifest has {n} in {benchmark}_train",
+                                 "point data.shards at the shards of this dataset and benchmark "
+                                 "(shards/<benchmark>_train of the same ingest)")
         else:
             raise ValueError(f"source must be 'h5' or 'shards', got {source!r}")
         self.split_size = n
@@ -128,13 +150,16 @@ class PretrainStream(torch.utils.data.IterableDataset):
         if len(steps) == 0:
             return
         slot = (self.start_step + w) % self.num_workers
-        mine = slot_shards(self.shards, self.rank * self.num_workers + slot, slots)
+        mine = slot_shards(list(range(len(self.shards.urls))), self.rank * self.num_workers + slot, slots,
+                           self.shards.where)
+        reader = ShardReader(self.shards, self.faults.retries, self.faults.wait)
         spe, b = self.steps_per_epoch, self.batch_size
         stream, epoch = None, -1
         for step in steps:
             e = step // spe
             if e != epoch:
-                stream = stream_samples(mine, _rng(self.seed, _SHARDS, self.rank, slot, e))
+                stream = stream_samples(mine, _rng(self.seed, _SHARDS, self.rank, slot, e),
+                                        read=reader.read, max_failed=self.faults.max_failed)
                 epoch = e
                 # Steps of this slot earlier in the epoch (resume): skip their samples.
                 first = e * spe
@@ -142,7 +167,9 @@ class PretrainStream(torch.utils.data.IterableDataset):
                 for _ in range(done * b):
                     next(stream)
             items = [next(stream) for _ in range(b)]
-            yield self._batch(items, step)
+            batch = self._batch(items, step)
+            batch["shard_events"] = reader.drain()
+            yield batch
 
 
 class PretrainLoader:
@@ -174,7 +201,8 @@ def build_pretrain_loader(data_dir: str | os.PathLike, benchmark: str, cfg: Pipe
                           num_workers: int = 0, epoch_samples: int | None = None,
                           source: str = "h5", start_step: int = 0,
                           end_step: int | None = None, pin_memory: bool = False,
-                          prefetch: int = 4) -> PretrainLoader:
+                          prefetch: int = 4, shards: str = "",
+                          faults: ShardFaults | None = None) -> PretrainLoader:
     """Pretraining batches of `batch_size` samples per rank for steps start_step,
     start_step + 1, ... (until end_step, exclusive, or forever); V and the skeleton rules
     of the views come from the dataset's layout (manifest `slim.layout`):
@@ -191,11 +219,16 @@ def build_pretrain_loader(data_dir: str | os.PathLike, benchmark: str, cfg: Pipe
     pin_memory: batches in page-locked memory (set when training on a GPU: the trainer
     then copies them with non_blocking=True); prefetch: batches each worker keeps ready
     (DataLoader prefetch_factor; num_workers * prefetch batches in flight).
+    shards (source "shards"): a shardset.resolve spec ("" = the dataset's
+    shards/<benchmark>_train folder); faults: retries, back-off and the share of failed
+    shards that stops the stream; shard batches also carry "shard_events" (list of
+    {"shard", "kind": "retry" | "skip", "error"}). Raises shardset.ShardError (error +
+    hint) for a spec, index or manifest that disagree.
     """
     stream = PretrainStream(data_dir, benchmark, cfg, batch_size, seed=seed, rank=rank,
                             world_size=world_size, num_workers=num_workers,
                             epoch_samples=epoch_samples, source=source,
-                            start_step=start_step, end_step=end_step)
+                            start_step=start_step, end_step=end_step, shards=shards, faults=faults)
     return PretrainLoader(stream, num_workers, pin_memory=pin_memory, prefetch=prefetch)
 
 

@@ -100,6 +100,7 @@ class H5Dataset(torch.utils.data.Dataset):
 
 
 # --- WebDataset shards ---------------------------------------------------------------
+# Where shards live and how one is fetched (URLs, index, retries): pipeline/shardset.py.
 
 def list_shards(data_dir: str | os.PathLike, benchmark: str, split: str = "train") -> list[Path]:
     """Sorted shard files of data/<dataset>/shards/<benchmark>_<split>/."""
@@ -111,47 +112,74 @@ def list_shards(data_dir: str | os.PathLike, benchmark: str, split: str = "train
     return shards
 
 
-def slot_shards(shards: list[Path], slot: int, slots: int) -> list[Path]:
-    """Shards of one (rank, worker) slot: every slots-th shard from `slot` on.
+def slot_shards(shards: list, slot: int, slots: int, where: str = "") -> list:
+    """Shards (any list: paths, URLs, indices) of one (rank, worker) slot: every
+    slots-th shard from `slot` on.
 
     Every slot must own at least one shard, else ranks would stream unequal data or
     stall: raise a clear error instead (raised identically on every rank, so DDP never
     hangs on it).
     """
     if len(shards) < slots:
+        where = where or (str(shards[0].parent) if shards and isinstance(shards[0], Path) else "the shards")
         raise ValueError(
-            f"{shards[0].parent}: {len(shards)} shards for {slots} readers (ranks x "
+            f"{where}: {len(shards)} shards for {slots} readers (ranks x "
             f"workers); each reader needs at least one. Use fewer DataLoader workers, "
             f"re-ingest with more shards, or use source='h5'")
     return shards[slot::slots]
 
 
 def _decode(sample: dict) -> dict:
+    from .shardset import joints_bytes
+
     meta = json.loads(sample["json"])
-    joints = np.load(io.BytesIO(sample["npy"]), allow_pickle=False).astype(np.float32, copy=False)
+    joints = np.load(io.BytesIO(joints_bytes(sample)), allow_pickle=False).astype(np.float32, copy=False)
     check_finite(joints, str(meta["id"]), sample.get("__url__", "a shard"))
     return {"joints": joints, "label": int(meta["label"]),
             "index": int(meta["index"]), "id": str(meta["id"])}
 
 
 def read_shard(path: Path) -> Iterator[dict]:
-    """Raw samples ({"__key__", "npy": bytes, "json": bytes}) of one shard, in order."""
-    from webdataset.tariterators import tarfile_samples
+    """Raw samples ({"__key__", "npy" or "npy.gz": bytes, "json": bytes}) of one local
+    shard, in order (unchecked: no index)."""
+    from .shardset import parse_tar
 
-    for s in tarfile_samples([{"url": str(path)}]):
-        if "npy" not in s or "json" not in s:
-            raise ValueError(f"{path}: sample {s.get('__key__')} lacks .npy or .json; "
-                             f"the shard is damaged, re-run `slim-ingest`")
-        yield s
+    yield from parse_tar(Path(path).read_bytes(), str(path))
 
 
-def stream_samples(shards: list[Path], rng: np.random.Generator, buffer: int = 256
-                   ) -> Iterator[dict]:
+def stream_samples(shards: list, rng: np.random.Generator, buffer: int = 256, *,
+                   read=None, max_failed: float = 1.0) -> Iterator[dict]:
     """Endless stream of decoded items from shards drawn with replacement (resampled),
-    shuffled through a buffer of `buffer` raw samples. Deterministic given rng."""
+    shuffled through a buffer of `buffer` raw samples. Deterministic given rng (and,
+    under faults, given which fetches fail).
+
+    shards: the reader's shards (paths, or indices for `read`); read: shard -> list of
+    raw samples, raising shardset.ShardUnreadable when it gives up (default: a local
+    file, read_shard). A shard given up on is left out of later draws (its draws are
+    skipped, rng still advancing); when more than `max_failed` of the reader's shards
+    (a share, 0..1) are given up, or all of them, TooManyFailedShards is raised."""
+    from .shardset import ShardError, ShardUnreadable
+
+    read = read or (lambda p: list(read_shard(p)))
+    failed: set[int] = set()
     pool: list[dict] = []
     while True:
-        for s in read_shard(shards[int(rng.integers(len(shards)))]):
+        k = int(rng.integers(len(shards)))
+        if k in failed:
+            continue
+        try:
+            samples = read(shards[k])
+        except ShardUnreadable as exc:
+            failed.add(k)
+            if len(failed) > max_failed * len(shards) or len(failed) == len(shards):
+                raise ShardError(
+                    f"{len(failed)} of this reader's {len(shards)} shards could not be read (more than "
+                    f"data.max_failed_shards={max_failed:g} of them); last: {exc}",
+                    "check the shard server or bucket and the copies against shards.json "
+                    "(`slim-ingest verify`), or raise data.max_failed_shards; the same command "
+                    "resumes from the last checkpoint") from None
+            continue
+        for s in samples:
             if len(pool) < buffer:
                 pool.append(s)
                 continue

@@ -23,12 +23,14 @@ def count_train_samples(data_dir: Path, benchmark: str) -> int:
 
 
 def pipeline_source(data_dir: Path, benchmark: str, pipeline_cfg, *, seed: int, num_workers: int,
-                    source: str, pin_memory: bool = False, prefetch: int = 4) -> BatchSource:
+                    source: str, pin_memory: bool = False, prefetch: int = 4, shards: str = "",
+                    faults=None) -> BatchSource:
     """The real pipeline (slim.pipeline.loader.build_pretrain_loader) as a BatchSource.
     When the loader is finite (one pass), it is rebuilt for the next pass, starting at
     the step reached, until the trainer stops asking. pin_memory: batches in page-locked
     memory (for non-blocking copies to a GPU); prefetch: batches each worker prepares
-    ahead."""
+    ahead; shards, faults: where the shard source reads and how it meets failing
+    fetches (slim.pipeline.loader.ShardFaults)."""
     from slim.pipeline.loader import build_pretrain_loader
 
     params = inspect.signature(build_pretrain_loader).parameters
@@ -42,7 +44,7 @@ def pipeline_source(data_dir: Path, benchmark: str, pipeline_cfg, *, seed: int, 
             loader = build_pretrain_loader(data_dir, benchmark, pipeline_cfg, per_rank_batch, seed=seed,
                                            rank=rank, world_size=world_size, num_workers=num_workers,
                                            source=source, start_step=step, pin_memory=pin_memory,
-                                           prefetch=prefetch)
+                                           prefetch=prefetch, shards=shards, faults=faults)
             produced = 0
             for batch in loader:
                 produced += 1

@@ -60,6 +60,10 @@ class DataConfig:
     num_workers: int = 8          # DataLoader workers per rank
     prefetch: int = 4             # batches each worker prepares ahead (DataLoader prefetch_factor)
     source: Literal["h5", "shards"] = "h5"
+    shards: str = ""              # source "shards": "" = <data>/shards/<benchmark>_train; or a URL spec
+    shard_retries: int = 3        # more tries of a failing shard fetch before it is skipped
+    shard_retry_wait: float = 1.0  # seconds before the first retry; doubles each time (at most 30)
+    max_failed_shards: float = 0.05  # share of a reader's shards skipped that stops the run
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ class PretrainConfig:
 
 #: Keys that may change between a run and its resumption (they do not change what is
 #: computed, only how fast or how it is reported).
-RUNTIME_KEYS = ("data.num_workers", "data.prefetch", "run.device", "run.compile", "run.log_every", "run.tensorboard",
+RUNTIME_KEYS = ("data.num_workers", "data.prefetch", "data.shards", "data.shard_retries",
+                "data.shard_retry_wait", "data.max_failed_shards", "run.device", "run.compile", "run.log_every", "run.tensorboard",
                 "run.threads", "checkpoint.every_steps", "checkpoint.keep_last")
 
 PRESETS: dict[str, dict] = {
@@ -177,6 +182,10 @@ def check(cfg: PretrainConfig) -> None:
         raise err("checkpoint.every_steps and checkpoint.keep_last must be >= 1")
     if cfg.run.log_every < 1:
         raise err("run.log_every must be >= 1")
+    if not 0.0 <= cfg.data.max_failed_shards <= 1.0:
+        raise err(f"data.max_failed_shards={cfg.data.max_failed_shards} is a share: between 0 and 1")
+    if cfg.data.shard_retries < 0 or cfg.data.shard_retry_wait < 0:
+        raise err("data.shard_retries and data.shard_retry_wait must be >= 0")
 
 
 def from_toml_text(text: str) -> PretrainConfig:

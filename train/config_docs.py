@@ -100,6 +100,18 @@ KEY_DOCS: dict[str, str] = {
     "data.prefetch": "batches each DataLoader worker prepares ahead (prefetch_factor); may change on resume.",
     "data.source": "h5: samples.h5 (a step's batch depends only on the step: exact resume); shards: "
                    "the WebDataset tar shards.",
+    "data.shards": "Where source 'shards' reads: '' = <data>/shards/<benchmark>_train; a folder; a brace "
+                   "pattern of URLs (https://host/ntu60/xsub_train/train-{000000..000123}.tar); pipe:COMMAND "
+                   "with such a pattern; or a prefix s3://, gs://, https:// holding the split's shards and "
+                   "shards.json (s3/gs: pip install 'slim-skeleton[remote]'). Every shard is checked against "
+                   "shards.json; may change on resume.",
+    "data.shard_retries": "Retries of a shard fetch that fails (reset, truncated, checksum mismatch) "
+                          "before the shard is skipped (3); every retry and skip is printed and counted "
+                          "in metrics.jsonl.",
+    "data.shard_retry_wait": "Seconds before the first retry of a shard; doubled for each next one, "
+                             "at most 30 (1.0).",
+    "data.max_failed_shards": "Share (0..1) of a reader's (rank x worker) shards that may be skipped; one "
+                              "more stops the run with an error (0.05).",
     # checkpoint
     "checkpoint.every_steps": "Steps between checkpoints (also one at the end and on SIGTERM / Ctrl-C).",
     "checkpoint.keep_last": "Checkpoints kept; older ones are deleted.",

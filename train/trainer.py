@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from slim.ingest.versions import code_version
+from slim.pipeline.shardset import split_hint
 from slim.pipeline.sources import NonFiniteSample
 
 from . import checkpoint as ck
@@ -325,10 +326,17 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             net = torch.compile(net)
         autocast = autocast_for(d.device, cfg.run.amp, cfg.run.amp_cpu)
 
+        from slim.pipeline.loader import ShardFaults
+        use_shards = batch_source is None and cfg.data.source == "shards"
+        if use_shards:
+            _describe_shards(cfg, data_dir, benchmark, say)
         source = batch_source or pipeline_source(data_dir, benchmark, cfg.pipeline, seed=cfg.run.seed,
                                                  num_workers=cfg.data.num_workers, source=cfg.data.source,
                                                  pin_memory=d.device.type == "cuda",
-                                                 prefetch=cfg.data.prefetch)
+                                                 prefetch=cfg.data.prefetch, shards=cfg.data.shards,
+                                                 faults=ShardFaults(cfg.data.shard_retries,
+                                                                    cfg.data.shard_retry_wait,
+                                                                    cfg.data.max_failed_shards))
         batches = source(start, d.rank, d.world_size, per_rank)
         log = MetricsLog(run_dir, tensorboard=cfg.run.tensorboard, enabled=d.is_main)
         log.drop_after(start)
@@ -351,6 +359,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             return path
 
         window = _new_window()
+        shard_total = 0
         step = start
         status = "finished"
         try:
@@ -362,9 +371,18 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                     raise TrainingError(worker_message(exc), "the data is the cause: re-ingest the dataset with the "
                                         "current `slim-ingest` and train again") from None
                 except (ValueError, FileNotFoundError) as exc:   # the pipeline's word on the data
-                    raise TrainingError(worker_message(exc), getattr(exc, "hint", None) or
+                    message, hint = split_hint(worker_message(exc))
+                    raise TrainingError(message, hint or getattr(exc, "hint", None) or
                                         "check --data / --benchmark / data.source and data.num_workers") from None
                 window["wait"] += time.perf_counter() - t_wait
+                for ev in batch.pop("shard_events", None) or ():
+                    window["shard_" + ev["kind"] + "s"] += 1
+                    if ev["kind"] == "skip":
+                        window["skipped"].append(ev["shard"])
+                    console.print(f"[yellow]shard {ev['kind']}[/] (rank {d.rank}, step {step}): {ev['shard']}: "
+                                  f"{ev['error']}" + (" -> skipped for the rest of this epoch"
+                                                      if ev["kind"] == "skip" else " -> retrying"),
+                                  markup=True, highlight=False)
                 v = sched.at(step)
                 set_step_values(optimizer, v["lr"], v["wd"])
                 # A 0-dim device tensor: no recompilation when the temperature changes.
@@ -404,6 +422,8 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                                     window["bad_inputs"])
                     if logging:
                         stats = _stats(d, out, v, grad_norm, window, cfg.data.global_batch)
+                        if use_shards:
+                            shard_total = _shard_stats(d, window, stats, shard_total)
                         log.log({"step": step, **stats})
                     asked = flags[1] > 0 or stopping
                     window = _new_window() if logging else {**window, "losses": [], "ids": [], "bad_inputs": []}
@@ -457,7 +477,39 @@ def _finish(d: du.Dist, run_dir: Path, say) -> dict:
 def _new_window() -> dict:
     """What the loop keeps between sync points: timing, and each step's losses (device
     tensors [4], LOSS_KEYS order), batch ids and non-finite-input flags (bool [B])."""
-    return {"t0": time.perf_counter(), "wait": 0.0, "steps": 0, "losses": [], "ids": [], "bad_inputs": []}
+    return {"t0": time.perf_counter(), "wait": 0.0, "steps": 0, "losses": [], "ids": [], "bad_inputs": [],
+            "shard_retrys": 0, "shard_skips": 0, "skipped": []}
+
+
+def _shard_stats(d: du.Dist, window: dict, stats: dict, total: int) -> int:
+    """Add the window's shard fetch faults, summed over ranks, to a metrics record:
+    shard_retries, shards_skipped (this window), shards_skipped_total (since this
+    process started) and skipped_shards (their names, when any). Returns the new total."""
+    counts = torch.tensor([float(window["shard_retrys"]), float(window["shard_skips"])])
+    du.all_reduce_(counts, d, "sum")
+    names = [n for part in du.gather_objects(window["skipped"], d) for n in part]
+    retries, skips = (int(c) for c in counts.tolist())
+    total += skips
+    stats.update(shard_retries=retries, shards_skipped=skips, shards_skipped_total=total)
+    if names:
+        stats["skipped_shards"] = names
+    return total
+
+
+def _describe_shards(cfg: PretrainConfig, data_dir: Path, benchmark: str, say) -> None:
+    """Resolve data.shards once up front: say where the shards come from (and, for an
+    unindexed local folder, that they are read unchecked); TrainingError on a bad spec."""
+    from slim.pipeline.shardset import ShardError, resolve
+    try:
+        ss = resolve(cfg.data.shards, data_dir / "shards" / f"{benchmark}_train")
+    except ShardError as exc:
+        raise TrainingError(exc.message, exc.hint) from None
+    count = f"{ss.num_samples} samples, " if ss.num_samples is not None else ""
+    say(f"shards: {ss.where} ({len(ss.urls)} shards, {count}encoding {ss.encoding}; failing fetches retried "
+        f"{cfg.data.shard_retries}x, then skipped; more than {cfg.data.max_failed_shards:g} of a reader's "
+        "shards skipped stops the run)")
+    if ss.note:
+        say(f"[yellow]note:[/] {ss.note}")
 
 
 def _stats(d: du.Dist, out: dict, v: dict, grad_norm: torch.Tensor | None, window: dict,
