@@ -4,6 +4,7 @@ preprocessed file users already have; ingest/importer.py)."""
 from __future__ import annotations
 
 import json
+import signal
 
 import click
 
@@ -110,12 +111,20 @@ def _run_import(dataset, from_, sources, raw, out, shard_size, center, layout, n
             "stgcn": f"slim-ingest {dataset} --from stgcn DIR (train_data_joint.npy, "
                      "train_label.pkl, val_data_joint.npy, val_label.pkl)"}[from_]
     console.print(f"[bold]slim-ingest {dataset}[/] --from {from_} {' '.join(sources)}")
+    from slim.ingest.clitools import err_console
+    from slim.ingest.run import _Stop, _StopSignals
     try:
-        out_dir, card = run_import(dataset, from_, list(sources), out, center=center,
-                                   shard_size_mb=shard_size, names_file=names_file,
-                                   log=console.print, shard_encoding=shard_encoding)
+        with _StopSignals():
+            out_dir, card = run_import(dataset, from_, list(sources), out, center=center,
+                                       shard_size_mb=shard_size, names_file=names_file,
+                                       log=console.print, shard_encoding=shard_encoding)
     except SourceError as e:
         fail(str(e), hint)
+    except _Stop as stop:
+        # importer.py: no card.json is left, so nothing half-written counts as done.
+        err_console.print(f"[bold yellow]interrupted by {stop.name}; the import is not finished "
+                          "(no card.json); run the same command to import again[/]")
+        raise click.exceptions.Exit(128 + int(signal.Signals[stop.name]))
     src = card["source"]
     benches = ", ".join(f"{b} {v['train']}/{v['test']}" for b, v in card["benchmarks"].items())
     console.print(f"[green]done[/]: {out_dir}: {src['entries_seen']} entries = "

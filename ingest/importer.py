@@ -40,13 +40,15 @@ MAX_ABS_M = 100.0
 CHUNK_SAMPLES = 256
 #: Fault injection for the interruption tests: `$SLIM_IMPORT_KILL_AT` = `chunk:K` (SIGKILL
 #: this process right after chunk K of `.work/` is written) or `write:K` (after K chunks went
-#: into samples.h5.tmp and the shards). Unset in normal use.
+#: into samples.h5.tmp and the shards); `POINT=SIGTERM` (or another signal name) sends that
+#: signal instead. Unset in normal use.
 KILL_AT_ENV = "SLIM_IMPORT_KILL_AT"
 
 
 def _fault_point(point: str) -> None:
-    if os.environ.get(KILL_AT_ENV) == point:
-        os.kill(os.getpid(), signal.SIGKILL)
+    want, _, sig = os.environ.get(KILL_AT_ENV, "").partition("=")
+    if want == point:
+        os.kill(os.getpid(), signal.Signals[sig] if sig else signal.SIGKILL)
 
 
 class SourceError(Exception):

@@ -98,6 +98,21 @@ def test_killed_import_reruns_to_the_same_dataset(clean, tmp_path, kill_at):
     assert not (out / "ntu60" / "samples.h5.tmp").exists()
 
 
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_signalled_import_says_so_without_a_traceback_and_reruns(clean, tmp_path, sig):
+    src, ref = clean
+    out = tmp_path / "data"
+    r = _run(src, out, f"write:2={sig}")
+    assert r.returncode == 128 + int(signal.Signals[sig]), r.stdout + r.stderr
+    said = " ".join((r.stdout + r.stderr).split())
+    assert f"interrupted by {sig}" in said and "run the same command" in said
+    assert "Traceback" not in said and not (out / "ntu60" / "card.json").exists()
+    assert not (out / "ntu60" / "samples.h5.tmp").exists()     # the writer cleaned up
+    again = _run(src, out)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _same_dataset(_card(out), ref)
+
+
 def test_killed_import_over_a_finished_one_leaves_no_stale_card(clean, tmp_path):
     """A finished import of file A, then an import of file B killed mid-way: A's card must
     not survive beside B's half-written outputs (A's command would call them complete)."""
