@@ -98,8 +98,11 @@ def _raise_terminated(signum, frame):
 
 
 def fail(message: str, hint: str | None = None, code: int = 2) -> "click.exceptions.Exit":
-    """Print a readable error (and what to do about it) and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    """Print a readable error (and what to do about it) and exit non-zero. The texts are
+    printed as they are (not read as rich markup: a library's message such as gloo's
+    "[/path/pair.cc:152] ..." would otherwise raise MarkupError)."""
+    from rich.markup import escape
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
     if hint:
-        err_console.print(f"[yellow]hint:[/] {hint}")
+        err_console.print(f"[yellow]hint:[/] {escape(hint)}")
     raise click.exceptions.Exit(code)

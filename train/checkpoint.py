@@ -57,11 +57,17 @@ def remove_partial(run_dir: Path) -> list[Path]:
 
 def save_checkpoint(run_dir: Path, *, step: int, total_steps: int, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer, rng: list[dict], config_toml: str,
-                    world_size: int, run_info: dict, keep_last: int) -> Path:
+                    world_size: int, run_info: dict, keep_last: int, fault=None) -> Path:
     """Write `step-<step>.pt` atomically, then delete all but the newest `keep_last`.
 
     model: the SLiM module (student, teacher, heads and teacher heads, unwrapped);
-    rng: one capture_rng() dict per rank, in rank order."""
+    rng: one capture_rng() dict per rank, in rank order. The payload goes to
+    `step-<step>.pt.tmp`, is fsynced, renamed, and the folder fsynced: a process (or node)
+    killed at any point leaves either the complete file or a `.tmp` that no reader picks
+    (`list_checkpoints` matches `step-<8+ digits>.pt` only; `remove_partial` deletes it).
+    Under torchrun only rank 0 calls this (the trainer gathers every rank's RNG first).
+    fault: test hook (`slim.train.faults`), called with the open temporary file after
+    the payload is written and before the rename."""
     d = ckpt_dir(run_dir)
     d.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -74,16 +80,39 @@ def save_checkpoint(run_dir: Path, *, step: int, total_steps: int, model: torch.
         "versions": {"code": code_version(), "torch": str(torch.__version__)},
         "run": dict(run_info),
     }
-    path = d / f"step-{step:08d}.pt"
+    path = checkpoint_path(run_dir, step)
     tmp = d / (path.name + ".tmp")
     with open(tmp, "wb") as f:
         torch.save(payload, f)
+        if fault is not None:
+            fault(f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    _fsync_dir(d)
     for _, old in list_checkpoints(run_dir)[:-keep_last]:
         old.unlink(missing_ok=True)
     return path
+
+
+def _fsync_dir(d: Path) -> None:
+    """Make a rename in `d` durable (POSIX: the directory entry is data of the folder);
+    best effort on file systems that refuse it."""
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    """`<run>/checkpoints/step-<step, 8 digits>.pt` (whether or not it exists)."""
+    return ckpt_dir(run_dir) / f"step-{int(step):08d}.pt"
 
 
 def load_checkpoint(path: Path) -> dict:

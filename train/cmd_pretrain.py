@@ -87,7 +87,13 @@ def pretrain(data, benchmark, preset, config_file, sets, out, print_config, comm
       slim-train pretrain
       slim-train pretrain --data data/synthetic --benchmark xsub --preset cpu-smoke --out runs/smoke
       torchrun --standalone --nproc_per_node 2 -m slim.train.cli pretrain --preset cpu-smoke --out runs/ddp
+      TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 torchrun --nnodes 2:4 --nproc-per-node 4 --max-restarts 3
+        --rdzv-backend c10d --rdzv-endpoint HOST:29400 --rdzv-id JOB -m slim.train.cli pretrain
+        --data /shared/data/ntu60 --preset paper --out /shared/runs/ntu60   (on every node; README:
+        "Training on a cluster")
     
+    Under torchrun --max-restarts, a restart after a lost worker resumes every rank from
+    the last complete checkpoint (rank 0 chooses it); --out must be shared by all nodes.
     SIGTERM or Ctrl-C saves a checkpoint, writes status "interrupted" and the step to
     run.json and exits 143 (SIGTERM) or 130 (Ctrl-C); the same command resumes.
     Exit codes: 0 finished, 2 bad input or a failed run, 130 / 143 interrupted.

@@ -41,18 +41,63 @@ def pick_device(kind: str, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+class ProcessGroupError(RuntimeError):
+    """This worker could not join (or must not join) the process group; `hint` says what to do."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.hint = hint
+
+
+def check_elastic_env(env=os.environ) -> None:
+    """Raise ProcessGroupError when torchrun restarts workers (`--max-restarts N`, N > 0)
+    and shares its rendezvous TCPStore with them (TORCHELASTIC_USE_AGENT_STORE=True, the
+    default of the c10d and static rendezvous since torch 2.4): that store outlives the
+    workers, so a restarted worker can read the previous attempt's keys (rank 0's gloo
+    address) and fail to connect or wait forever. Source: pytorch/pytorch#135712; seen here
+    with torch 2.13 (a restart after a SIGKILL hung in the first collective). With
+    TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in torchrun's environment every attempt gets a
+    new store."""
+    shared = env.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    try:
+        restarts = int(env.get("TORCHELASTIC_MAX_RESTARTS", "0"))
+    except ValueError:
+        restarts = 0
+    if shared and restarts > 0:
+        raise ProcessGroupError(
+            f"torchrun restarts lost workers (--max-restarts {restarts}) but shares its rendezvous store "
+            "with them: a restarted worker can read the previous attempt's addresses and fail to connect "
+            "or hang (pytorch/pytorch#135712)",
+            "launch with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in torchrun's environment, e.g. "
+            "`TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 torchrun --max-restarts 3 ...`, or with --max-restarts 0")
+
+
 def setup(device_kind: str = "auto", timeout_s: float = 1800.0) -> Dist:
-    """Join the process group torchrun describes, or return a single-process Dist."""
+    """Join the process group torchrun describes, or return a single-process Dist.
+    Raises RuntimeError / ValueError for a device that cannot be used (`pick_device`),
+    ProcessGroupError when torchrun's environment would make restarts unsafe
+    (`check_elastic_env`) or the group cannot be joined (another worker gone, an
+    unreachable MASTER_ADDR)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(device_kind, local)
     if world > 1 and not dist.is_initialized():
+        check_elastic_env()
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
-                                rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=timeout_s))
+        try:
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+                                    rank=rank, world_size=world,
+                                    timeout=datetime.timedelta(seconds=timeout_s))
+        except RuntimeError as exc:  # DistBackendError, DistNetworkError, store timeouts
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ProcessGroupError(
+                f"rank {rank} of {world} could not join the process group at "
+                f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')} ({first})",
+                "another worker failed first (see its error above), or the nodes cannot reach each other "
+                "(firewall, GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME); under torchrun a restart follows "
+                "when --max-restarts allows") from None
     return Dist(rank=rank, world_size=world, local_rank=local, device=device)
 
 
@@ -89,3 +134,19 @@ def gather_objects(obj, d: Dist) -> list:
     out = [None] * d.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+#: Set by torchrun's elastic agent in every worker: 0 on the first launch, +1 each time
+#: the agent restarts the workers after one failed (`--max-restarts N`). Source:
+#: torch.distributed.elastic.agent.server.local_elastic_agent (worker environment).
+RESTART_ENV = "TORCHELASTIC_RESTART_COUNT"
+
+
+def restart_count() -> int:
+    """The elastic attempt this process belongs to: 0 on the first launch (or outside
+    torchrun), n after n restarts of the workers."""
+    try:
+        return int(os.environ.get(RESTART_ENV, "0"))
+    except ValueError:
+        return 0
+

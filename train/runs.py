@@ -4,7 +4,11 @@ trained, how far it got), found again by `slim-eval` through `latest_run` / `rea
 run.json keys: `data` (absolute dataset folder), `dataset`, `benchmark`, `status`
 (running | interrupted | failed | finished), `step`, `total_steps`, `code_version`,
 `world_size`, `preset`, `created`, `updated` (UTC ISO times), `error` (why a `failed` run
-stopped; null otherwise)."""
+stopped; null otherwise), `restarts` (torchrun's TORCHELASTIC_RESTART_COUNT of rank 0 in
+the current launch; 0 outside torchrun) and `resumes` (one entry per start from a
+checkpoint: `step`, `restart`, `world_size`, and the `previous_status` / `previous_error`
+the run had then - `running` there means the previous attempt's rank 0 died without a
+word, e.g. its node was lost)."""
 from __future__ import annotations
 
 import datetime as _dt

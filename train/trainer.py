@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from . import checkpoint as ck
 from . import distributed as du
 from .batches import BatchSource, count_train_samples, pipeline_source
 from .config import PretrainConfig, incompatible_keys, replace_runtime, to_toml, from_toml_text
+from .faults import FaultPlan
 from .metrics import MetricsLog, memory_mb
 from .param_groups import build_param_groups, drop_last_layer_grads, set_step_values
 from .progress import StepProgress
@@ -127,15 +129,50 @@ def make_schedules(cfg: PretrainConfig, epoch_steps: int) -> Schedules:
 EXTEND_KEYS = ("schedule.epochs",)
 
 
-def _resume_state(cfg: PretrainConfig, run_dir: Path, data_dir: Path, benchmark: str, extend: bool = False):
-    """(config to use, checkpoint payload or None). Raises CheckpointError on a
-    checkpoint of an incompatible config or another dataset. extend: schedule.epochs
-    may differ (the caller checks that it grows)."""
-    ck.remove_partial(run_dir)
-    latest = ck.latest_checkpoint(run_dir)
-    if latest is None:
+def choose_checkpoint(run_dir: Path, d: du.Dist) -> tuple[int | None, list[str]]:
+    """(the step every rank resumes from, None to start at step 0; names of the partial
+    files removed). Rank 0 decides and broadcasts: it first deletes the `.tmp` files of a
+    save that was cut off (a process or node killed while writing), then takes the newest
+    complete `step-*.pt`. The other ranks never list the folder, so they agree with rank 0
+    even on a shared file system whose listings lag (NFS attribute caches)."""
+    step, removed = None, []
+    if d.is_main:
+        removed = [p.name for p in ck.remove_partial(run_dir)]
+        latest = ck.latest_checkpoint(run_dir)
+        step = latest[0] if latest else None
+    return du.broadcast_object(step, d), removed
+
+
+def _agree(d: du.Dist, exc: BaseException | None) -> None:
+    """Raise on every rank when any rank failed a start-up check (each rank checks its
+    own file system view): a rank that raised alone would leave the others waiting in
+    the next collective until the process-group timeout."""
+    mine = None if exc is None else (d.rank, socket.gethostname(), type(exc).__name__, str(exc),
+                                     getattr(exc, "hint", None))
+    every = [e for e in du.gather_objects(mine, d) if e is not None]
+    if exc is not None:
+        raise exc
+    if every:
+        rank, host, kind, msg, hint = every[0]
+        cls = ck.CheckpointError if kind == "CheckpointError" else TrainingError
+        raise cls(f"rank {rank} (host {host}): {msg}", hint)
+
+
+def _resume_state(cfg: PretrainConfig, run_dir: Path, data_dir: Path, benchmark: str, extend: bool = False,
+                  step: int | None = None):
+    """(config to use, checkpoint payload or None) for the checkpoint of `step` (from
+    `choose_checkpoint`; None: a fresh start). Raises CheckpointError when that file is
+    missing on this rank (a run folder that is not shared between nodes), on a checkpoint
+    of an incompatible config or another dataset. extend: schedule.epochs may differ
+    (the caller checks that it grows)."""
+    if step is None:
         return cfg, None
-    step, path = latest
+    path = ck.checkpoint_path(run_dir, step)
+    if not path.is_file():
+        raise ck.CheckpointError(
+            f"{path} (the checkpoint rank 0 resumes from) does not exist on this node",
+            "on several nodes --out must be one folder that every node mounts at the same path "
+            "(NFS, a parallel file system or a bucket mounted with a FUSE driver)")
     payload = ck.load_checkpoint(path)
     saved = from_toml_text(payload["config"])
     bad = incompatible_keys(saved, cfg)
@@ -233,6 +270,8 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
     data_dir, run_dir = Path(data_dir).resolve(), Path(run_dir)
     try:
         d = du.setup(cfg.run.device)
+    except du.ProcessGroupError as exc:
+        raise TrainingError(str(exc), exc.hint) from None
     except (RuntimeError, ValueError) as exc:  # e.g. run.device=cuda on a machine without CUDA
         raise TrainingError(str(exc), "use --set run.device=cpu, or auto (a GPU when torch sees one)") from None
     say = console.print if d.is_main else (lambda *a, **k: None)
@@ -245,12 +284,28 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             raise TrainingError(f"data.global_batch={cfg.data.global_batch} does not divide by the "
                                 f"{d.world_size} processes", "choose a global batch that is a multiple of nproc")
         per_rank = cfg.data.global_batch // d.world_size
+        try:
+            faults = FaultPlan(d.rank)   # SLIM_FAULT_KILL: the elastic tests' lost worker
+        except ValueError as exc:
+            raise TrainingError(str(exc), "unset SLIM_FAULT_KILL (a test hook that kills a worker on purpose)") from None
         if d.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
         du.barrier(d)
         fresh = not (run_dir / "run.json").is_file()
         cfg, layout_name = with_data_layout(cfg, data_dir)
-        cfg, payload = _resume_state(cfg, run_dir, data_dir, benchmark, extend)
+        chosen, removed = choose_checkpoint(run_dir, d)
+        for name in removed:
+            say(f"[yellow]removed[/] {name}: a checkpoint whose save was cut off (never resumed from)")
+        try:
+            if not run_dir.is_dir():
+                raise TrainingError(f"the run folder {run_dir} (made by rank 0) does not exist on this node",
+                                    "on several nodes --out must be one folder that every node mounts at "
+                                    "the same path (NFS, a parallel file system or a FUSE-mounted bucket)")
+            cfg, payload = _resume_state(cfg, run_dir, data_dir, benchmark, extend, chosen)
+            problem = None
+        except (ck.CheckpointError, TrainingError) as exc:
+            problem = exc
+        _agree(d, problem)
         if batch_source is None:   # a given batch source does not read data_dir's splits
             check_train_split(cfg, data_dir, benchmark, d.world_size)
         epoch_steps, epoch_note = steps_per_epoch(cfg, data_dir, benchmark)
@@ -283,6 +338,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         say(f"{total} steps = {cfg.schedule.epochs} epochs; {epoch_note}")
         run_info = {"data": str(data_dir), "dataset": data_dir.name, "benchmark": benchmark,
                     "layout": layout_name}
+        attempt = du.restart_count()
         if d.is_main:
             header = (f"resolved config of {run_dir.name} (preset {preset}); effective lr {peak:.6g}; "
                       f"{total} steps; {epoch_note}")
@@ -290,8 +346,15 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             if extended:
                 history = read_run(run_dir).get("extended", []) if (run_dir / "run.json").is_file() else []
                 write_run(run_dir, extended=history + [extended])
+            before = read_run(run_dir) if (run_dir / "run.json").is_file() else {}
+            resumes = before.get("resumes", [])
+            if payload:  # the story of a run that was stopped, failed or lost a node
+                resumes = resumes + [{"step": start, "restart": attempt, "world_size": d.world_size,
+                                      "previous_status": before.get("status"),
+                                      "previous_error": before.get("error")}]
             write_run(run_dir, **run_info, status="running", stopped_by=None, step=start, total_steps=total,
-                      code_version=code_version(), world_size=d.world_size, preset=preset, error=None)
+                      code_version=code_version(), world_size=d.world_size, preset=preset, error=None,
+                      restarts=attempt, resumes=resumes)
         started = True
         if payload and start >= total:
             say(f"{run_dir} already finished ({total} steps): nothing to train")
@@ -304,7 +367,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         optimizer = torch.optim.AdamW(groups, lr=0.0, weight_decay=0.0,
                                       betas=(cfg.optim.beta1, cfg.optim.beta2))
         if payload:
-            path = ck.latest_checkpoint(run_dir)[1]
+            path = ck.checkpoint_path(run_dir, start)
             ck.load_model_state(model, payload["model"], path)
             try:
                 optimizer.load_state_dict(payload["optimizer"])
@@ -316,7 +379,8 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
             else:
                 say(f"[yellow]note:[/] checkpoint written by {payload['world_size']} process(es), resuming on "
                     f"{d.world_size}: the batch order from here differs from an uninterrupted run")
-            say(f"[bold green]resuming[/] from {path.name} at step {start} of {total}")
+            say(f"[bold green]resuming[/] from {path.name} at step {start} of {total}"
+                + (f" (elastic restart {attempt})" if attempt else ""))
             del payload
         net = model
         if d.active:
@@ -353,7 +417,8 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                 path = ck.save_checkpoint(run_dir, step=step_done, total_steps=total, model=model,
                                           optimizer=optimizer, rng=rng, config_toml=toml,
                                           world_size=d.world_size, run_info=run_info,
-                                          keep_last=cfg.checkpoint.keep_last)
+                                          keep_last=cfg.checkpoint.keep_last,
+                                          fault=faults.save_hook(step_done))
                 write_run(run_dir, step=step_done)
             du.barrier(d)
             return path
@@ -399,6 +464,7 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                 optimizer.step()
                 model.update_teacher(v["momentum"])
                 step += 1
+                faults.after_step(step)
                 window["steps"] += 1
                 window["losses"].append(torch.stack([out[k].detach().float() for k in LOSS_KEYS]))
                 window["ids"].append(batch.get("ids", []))
