@@ -41,6 +41,7 @@ REAL_VARIANTS = {
     "sinkhorn_centering": ("model.centering=sinkhorn",),
     "no_head_batchnorm": ("model.head.batchnorm=false",),
     "absolute_coordinates": ("model.encoder.root_relative=false",),
+    "full_rotation": ("pipeline.rot_y_deg=180.0", "pipeline.rot_xz_deg=30.0"),
     "no_augmentation": ("pipeline.augment=false",),
     "random_masking": ("pipeline.masking=random",),
     "mfm_only": ("model.glcl_weight=0",),

@@ -54,3 +54,24 @@ def test_slim_dino_centering_buffers_and_step():
         assert "centering" in str(e)
     else:
         raise AssertionError("an unknown centering must be refused")
+
+
+def test_head_batchnorm_keeps_a_shared_component_from_deciding_the_output():
+    """Issue 13: class tokens of a small real set share a large common component; a plain
+    head maps them all to nearly one output direction (uniform targets after centring),
+    a head with BatchNorm (DINO's use_bn) removes what the batch shares."""
+    import torch.nn.functional as F
+
+    from slim.model.head import DINOHead, HeadConfig
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 32, generator=g) * 3 + 0.05 * torch.randn(64, 32, generator=g)
+
+    def spread(head):
+        z = F.normalize(head.mlp(x), dim=-1)
+        return ((z @ z.T).sum() - len(z)).item() / (len(z) * (len(z) - 1))   # mean pairwise cosine
+
+    plain = DINOHead(32, HeadConfig.tiny(), torch.Generator().manual_seed(1))
+    bn = DINOHead(32, HeadConfig.tiny(batchnorm=True), torch.Generator().manual_seed(1))
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in bn.mlp)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in plain.mlp)
+    assert spread(plain) > 0.95 and spread(bn) < 0.5

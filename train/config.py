@@ -124,7 +124,10 @@ PRESETS: dict[str, dict] = {
     # every token and the random encoder sees little else), BatchNorm in the heads and
     # DINO centering instead of Sinkhorn-Knopp (with 64 teacher rows per batch against
     # 256 prototypes, equipartition forces near-uniform targets and the head output
-    # collapsed to one direction). Ingest such data with `--view full` (README).
+    # collapsed to one direction), and rotations of +-30 degrees about the vertical and
+    # +-15 about the others instead of +-180 / +-30 (after `--view full` every sequence
+    # faces the camera: full turns ask the small encoder for an invariance the data never
+    # needs). Ingest such data with `--view full` (README).
     "cpu-real": {
         "model.encoder.depth": 3, "model.encoder.dim": 96, "model.encoder.heads": 4,
         "model.encoder.root_relative": True,
@@ -132,6 +135,7 @@ PRESETS: dict[str, dict] = {
         "model.head.batchnorm": True, "model.centering": "dino",
         "pipeline.global_len": 32, "pipeline.local_lens": (16, 8), "pipeline.local_counts": (1, 1),
         "pipeline.local_ratios": ((0.35, 0.7), (0.15, 0.4)),
+        "pipeline.rot_y_deg": 30.0, "pipeline.rot_xz_deg": 15.0,
         "optim.base_lr": 1e-3, "optim.lr_scaling": "none",
         "schedule.epochs": 15, "schedule.epoch_steps": 30, "schedule.warmup_epochs": 2.0,
         "schedule.teacher_temp_warmup_epochs": 6.0, "schedule.freeze_last_layer_epochs": 1.0,
