@@ -342,6 +342,7 @@ def config_key(protocol: str, variant: str, encoder_sha256: str, data_dir: Path,
     without the fields that only change speed or output (batch of feature extraction,
     workers, device, cache, progress), and the test transform's length `eval_len`."""
     from .features import data_identity, transform_desc
+    from .split import CARVING_VERSION
     cfg = json.loads(json.dumps(config, default=str))
     feats = cfg.get("features")
     if isinstance(feats, dict):
@@ -351,5 +352,5 @@ def config_key(protocol: str, variant: str, encoder_sha256: str, data_dir: Path,
         cfg.pop(k, None)
     key = {"format": FORMAT_VERSION, "protocol": protocol, "variant": variant,
            "encoder": encoder_sha256, "data": data_identity(Path(data_dir)), "benchmark": benchmark,
-           "transform": transform_desc(eval_len), "config": cfg}
+           "transform": transform_desc(eval_len), "carving": CARVING_VERSION, "config": cfg}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
