@@ -126,7 +126,7 @@ def run_seed(data: Path, card: dict, out: Path, preset: str, seed: int, steps: i
          "random_retrieval_k1": res["random"]["retrieval_k1"],
          "pretrained_linear": res["pretrained"]["linear"], "random_linear": res["random"]["linear"],
          "pretrained_linear_val": res["pretrained"]["linear_val"], "random_linear_val": res["random"]["linear_val"],
-         "run": str(run_dir)}
+         "run": f"{run_dir.relative_to(out)} (under --out)" if run_dir.is_relative_to(out) else str(run_dir)}
     if supervised:
         t = time.perf_counter()
         n_train = card["benchmarks"][BENCHMARK]["train"]
