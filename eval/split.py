@@ -134,13 +134,22 @@ def plan_selection(labels: np.ndarray, select_on: str, fraction: float, seed: in
             "how": "none: --val-fraction 0, the whole training split is trained on and the last "
                    "epoch is reported (no selection)"}
     rng = np.random.default_rng(seed)
+    grouped = None
     if groups is not None and len(np.unique(groups[1])) >= 2:
         name, g = groups
         fit, val, chosen = carve_grouped(g, fraction, rng)
-        record = {"how": f"grouped by {name}: no {name} on both sides", f"val_{name}s": chosen}
+        # a class whose every sample went to validation could not be learnt: carve by class
+        if set(np.unique(labels).tolist()) <= set(np.unique(labels[fit]).tolist()):
+            grouped = {"how": f"grouped by {name}: no {name} on both sides", f"val_{name}s": chosen}
+    if grouped is not None:
+        record = grouped
     else:
+        rng = np.random.default_rng(seed)
         fit, val = carve_validation(labels, fraction, rng)
-        why = (f" (only one {groups[0]} in the training split)" if groups is not None else "")
+        why = ""
+        if groups is not None:
+            why = (f" (only one {groups[0]} in the training split)" if len(np.unique(groups[1])) < 2
+                   else f" (whole {groups[0]}s would leave a class without training samples)")
         record = {"how": "stratified by class" + why}
     if len(val) == 0:
         n_cls = len(np.unique(labels))
