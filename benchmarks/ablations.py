@@ -9,6 +9,14 @@ Each variant pretrains the cpu-demo preset for `--epochs` x 20 steps (same seed)
 evaluates retrieval k=1 and linear accuracy on synthetic X-Sub, next to a random encoder
 of the same architecture. Figures go to bench/results.json under `ablations`.
 Expect about 5 minutes per variant on 2 CPU cores at the default 12 epochs.
+
+`--real` (`make bench ONLY=ablations BENCH_ARGS=--real`) is the real-data mode (issue 13):
+NW-UCLA ingested with `--view full`, the `cpu-real` preset shortened to `--steps` steps
+(default 150) and one config switch per variant (REAL_VARIANTS), each scored on
+validation only (benchmarks/realval.py: view 1 against view 2 of the training views;
+view 3, the X-View test view, is never read), next to the random encoder of the same
+architecture. Figures go to bench/results.json under `ablations_nwucla` and a table to
+bench/ablations_nwucla.md. About 3 minutes per variant on 2 cores.
 """
 from __future__ import annotations
 
@@ -27,6 +35,80 @@ VARIANTS = {
 }
 
 
+#: Real-data variants: what issue 13's diagnosis pointed at, one switch each from cpu-real.
+REAL_VARIANTS = {
+    "cpu-real": (),
+    "sinkhorn_centering": ("model.centering=sinkhorn",),
+    "no_head_batchnorm": ("model.head.batchnorm=false",),
+    "absolute_coordinates": ("model.encoder.root_relative=false",),
+    "full_rotation": ("pipeline.rot_y_deg=180.0", "pipeline.rot_xz_deg=30.0"),
+    "no_augmentation": ("pipeline.augment=false",),
+    "random_masking": ("pipeline.masking=random",),
+    "mfm_only": ("model.glcl_weight=0",),
+    "glcl_only": ("model.mfm_weight=0",),
+}
+
+
+def _pretrain_real(data: Path, out: Path, sets: tuple[str, ...], steps: int, seed: int) -> None:
+    from benchmarks.nwucla import pretrain_sets
+    cmd = [sys.executable, "-m", "slim.train.cli", "pretrain", "--data", str(data), "--benchmark", "xview",
+           "--preset", "cpu-real", "--out", str(out), "--set", f"run.seed={seed}"]
+    for s in tuple(pretrain_sets("cpu-real", steps)) + sets:
+        cmd += ["--set", s]
+    proc = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pretraining {out} failed (exit {proc.returncode}); re-run to resume it")
+
+
+def real_table(figures: dict) -> str:
+    """The real-data ablation figures as a Markdown table."""
+    rows = [f"NW-UCLA X-View, validation only (view 1 vs view 2 of the training views), cpu-real "
+            f"shortened to {figures['steps']} steps, seed {figures['seed']}; top-1 %", "",
+            "| variant | switch | val retrieval k=1 | val linear |", "|---|---|---:|---:|"]
+    for name in [*figures["variants"], "random_encoder"]:
+        sw = ", ".join(f"`{s}`" for s in REAL_VARIANTS.get(name, ())) or ("-" if name != "random_encoder"
+                                                                           else "no pretraining")
+        rows.append(f"| {name} | {sw} | {figures[name + '.val_knn']:.1f} | {figures[name + '.val_linear']:.1f} |")
+    return "\n".join(rows) + "\n"
+
+
+def main_real(args) -> None:
+    """The real-data mode (module docstring)."""
+    from benchmarks.common import console, record, results_path
+    from benchmarks.nwucla import default_raw
+    from benchmarks.realval import validation_scores
+    from slim.eval.target import resolve_target
+    from slim.ingest.run import ingest
+
+    raw = Path(args.nwucla) if args.nwucla else default_raw()
+    if raw is None or not raw.exists():
+        print("error: NW-UCLA not found\nhint: pass --nwucla PATH (the all_sqe folder or all_sqe.zip)",
+              file=sys.stderr)
+        raise SystemExit(2)
+    out = Path(args.runs)
+    data = ingest("nwucla", raw, out / "data-view-full", workers=2, progress=False, view="full")
+    figures = {"steps": args.steps, "seed": args.seed, "variants": list(args.real_only)}
+    for name in args.real_only:
+        run = out / f"{name}-{args.steps}steps-seed{args.seed}"
+        console.print(f"[bold]ablation {name}[/]: pretraining -> {run}")
+        _pretrain_real(data, run, REAL_VARIANTS[name], args.steps, args.seed)
+        t = resolve_target(run, None, data, "xview")
+        for k, v in validation_scores(t.encoder, data, t.eval_len).items():
+            figures[f"{name}.{k}"] = v
+        if name == args.real_only[0]:
+            r = resolve_target(run, f"random:{args.seed}", data, "xview")
+            for k, v in validation_scores(r.encoder, data, r.eval_len).items():
+                figures[f"random_encoder.{k}"] = v
+        console.print({k: v for k, v in figures.items() if k.startswith(name + ".")})
+    record("ablations_nwucla", figures)
+    md = real_table(figures)
+    path = results_path().parent / "ablations_nwucla.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(md)
+    os.replace(tmp, path)
+    print(md)
+
+
 def _pretrain(data: Path, out: Path, sets: tuple[str, ...], epochs: int) -> None:
     cmd = [sys.executable, "-m", "slim.train.cli", "pretrain", "--data", str(data), "--benchmark", "xsub",
            "--preset", "cpu-demo", "--out", str(out), "--set", f"schedule.epochs={epochs}"]
@@ -43,7 +125,17 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--runs", default="runs/ablations")
     ap.add_argument("--epochs", type=int, default=12, help="epochs of 20 steps per variant")
     ap.add_argument("--only", nargs="*", choices=list(VARIANTS), default=list(VARIANTS))
+    ap.add_argument("--real", action="store_true", help="the real-data mode: NW-UCLA, validation only")
+    ap.add_argument("--nwucla", default=None, help="--real: NW-UCLA all_sqe folder or zip (default as ONLY=nwucla)")
+    ap.add_argument("--steps", type=int, default=150, help="--real: pretraining steps per variant")
+    ap.add_argument("--seed", type=int, default=0, help="--real: run seed")
+    ap.add_argument("--real-only", nargs="*", choices=list(REAL_VARIANTS), default=list(REAL_VARIANTS))
     args = ap.parse_args(argv)
+    if args.real:
+        if args.runs == "runs/ablations":
+            args.runs = "runs/ablations-nwucla"
+        main_real(args)
+        return
 
     from benchmarks.common import console, record
     from slim.eval import api

@@ -336,12 +336,13 @@ def _load_strict(path: Path, what: str, module: nn.Module, state: dict) -> None:
 
 
 def config_key(protocol: str, variant: str, encoder_sha256: str, data_dir: Path, benchmark: str,
-               config: dict) -> str:
+               config: dict, eval_len: int = 64) -> str:
     """sha256 of what decides a classifier's weights: protocol, variant, encoder sha256,
     the data's identity (features.data_identity), benchmark and the protocol config
     without the fields that only change speed or output (batch of feature extraction,
-    workers, device, cache, progress)."""
-    from .features import TRANSFORM, data_identity
+    workers, device, cache, progress), and the test transform's length `eval_len`."""
+    from .features import data_identity, transform_desc
+    from .split import CARVING_VERSION
     cfg = json.loads(json.dumps(config, default=str))
     feats = cfg.get("features")
     if isinstance(feats, dict):
@@ -351,5 +352,5 @@ def config_key(protocol: str, variant: str, encoder_sha256: str, data_dir: Path,
         cfg.pop(k, None)
     key = {"format": FORMAT_VERSION, "protocol": protocol, "variant": variant,
            "encoder": encoder_sha256, "data": data_identity(Path(data_dir)), "benchmark": benchmark,
-           "transform": TRANSFORM, "config": cfg}
+           "transform": transform_desc(eval_len), "carving": CARVING_VERSION, "config": cfg}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

@@ -65,7 +65,7 @@ def split_features(target: EvalTarget, part: str, opts: FeatureOptions,
                            target.out_dir / "eval" / "cache" if opts.cache else None,
                            pool=opts.pool, batch_size=opts.batch_size,
                            device=pick_device(opts.device), num_workers=opts.num_workers,
-                           progress=opts.progress)
+                           progress=opts.progress, out_len=target.eval_len)
 
 
 def carve(y: torch.Tensor | np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from slim.ingest.versions import code_version
 
 from .common import FeatureOptions, is_main_process, split_features
-from .features import TRANSFORM
+from .features import transform_desc
 from .target import EvalTarget
 
 
@@ -61,7 +61,7 @@ def write_features(target: EvalTarget, cfg: FeaturesConfig) -> tuple[Path, int]:
     meta = {"slim.encoder_sha256": target.sha256, "slim.encoder": target.label,
             "slim.data": str(target.data_dir), "slim.dataset": target.dataset,
             "slim.benchmark": target.benchmark, "slim.pool": cfg.features.pool,
-            "slim.transform": TRANSFORM, "slim.code_version": code_version()}
+            "slim.transform": transform_desc(target.eval_len), "slim.code_version": code_version()}
     table = table.replace_schema_metadata({k.encode(): (v if isinstance(v, str) else json.dumps(v)).encode()
                                            for k, v in meta.items()})
     out = Path(cfg.out)

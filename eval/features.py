@@ -1,4 +1,5 @@
-"""Frozen per-sample features of a split: the test transform (centre 95 %, 64 frames),
+"""Frozen per-sample features of a split: the test transform (centre 95 %, resampled to
+the encoder's trained global-view length: 64 frames in the paper's recipe),
 both persons (absent ones never encoded), pooled `cls | mean | cls+mean`, extracted in
 batches with a progress bar, gathered by sample index under torchrun, and cached on disk
 keyed by encoder sha256 + data + transform + split."""
@@ -21,8 +22,17 @@ from slim.model.encoder import Encoder, encode_sample
 
 from .gather import all_gather_rows, place_by_index
 
-#: Recorded in the cache key and result files: what the features were computed from.
-TRANSFORM = "test_view(centre 95%, 64 frames), both persons, absent skipped"
+#: Frames of the test view when nothing says what the encoder was trained on: the
+#: paper's global-view length (Appendix B).
+DEFAULT_EVAL_LEN = 64
+
+
+def transform_desc(out_len: int = DEFAULT_EVAL_LEN) -> str:
+    """Recorded in the cache key and result files: what the features were computed from."""
+    return f"test_view(centre 95%, {int(out_len)} frames), both persons, absent skipped"
+
+
+TRANSFORM = transform_desc()
 CACHE_VERSION = 1
 
 
@@ -57,8 +67,11 @@ def _rank_world() -> tuple[int, int]:
 @torch.no_grad()
 def extract_features(encoder: Encoder, data_dir: Path, column: str, *, pool: str = "cls+mean",
                      batch_size: int = 256, device: str | torch.device = "cpu",
-                     num_workers: int = 0, progress: bool = True) -> Features:
-    """Encode every sample of manifest column `column` with the test transform.
+                     num_workers: int = 0, progress: bool = True,
+                     out_len: int = DEFAULT_EVAL_LEN) -> Features:
+    """Encode every sample of manifest column `column` with the test transform
+    (centre crop resampled to `out_len` frames: the encoder's trained global length,
+    `EvalTarget.eval_len`).
 
     Under torchrun each rank encodes a strided part (the loader splits by rank); parts are
     gathered and placed by sample index, checked complete and duplicate-free. Returns the
@@ -68,8 +81,9 @@ def extract_features(encoder: Encoder, data_dir: Path, column: str, *, pool: str
     rank, world = _rank_world()
     expected, labels, ids = split_rows(data_dir, column)
     encoder = encoder.to(device).eval()
+    from slim.pipeline.config import PipelineConfig
     loader = build_eval_loader(data_dir, column, batch_size, rank=rank, world_size=world,
-                               num_workers=num_workers)
+                               num_workers=num_workers, cfg=PipelineConfig(global_len=int(out_len)))
     feats, index = [], []
     mine = len(range(rank, len(expected), world))
     with Progress(TextColumn("features {task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -109,25 +123,27 @@ def data_identity(data_dir: Path) -> dict:
     return ident
 
 
-def cache_key(encoder_sha: str, data_dir: Path, column: str, pool: str) -> str:
+def cache_key(encoder_sha: str, data_dir: Path, column: str, pool: str,
+              out_len: int = DEFAULT_EVAL_LEN) -> str:
     key = {"v": CACHE_VERSION, "encoder": encoder_sha, "data": data_identity(data_dir),
-           "column": column, "pool": pool, "transform": TRANSFORM}
+           "column": column, "pool": pool, "transform": transform_desc(out_len)}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def cached_features(encoder: Encoder, encoder_sha: str, data_dir: Path, column: str,
                     cache_dir: Path | None, *, pool: str = "cls+mean", batch_size: int = 256,
-                    device="cpu", num_workers: int = 0, progress: bool = True) -> Features:
+                    device="cpu", num_workers: int = 0, progress: bool = True,
+                    out_len: int = DEFAULT_EVAL_LEN) -> Features:
     """`extract_features`, computed once per (encoder sha256, data, transform, split, pool)
     and stored as `<cache_dir>/<key>.npz` (rank 0 writes, atomically). cache_dir None:
     no cache."""
-    path = Path(cache_dir) / f"{cache_key(encoder_sha, data_dir, column, pool)}.npz" if cache_dir else None
+    path = Path(cache_dir) / f"{cache_key(encoder_sha, data_dir, column, pool, out_len)}.npz" if cache_dir else None
     if path is not None and path.is_file():
         with np.load(path, allow_pickle=False) as z:
             return Features(x=torch.from_numpy(z["x"]), y=torch.from_numpy(z["y"]),
                             index=z["index"], ids=[str(s) for s in z["ids"]])
     feats = extract_features(encoder, data_dir, column, pool=pool, batch_size=batch_size,
-                             device=device, num_workers=num_workers, progress=progress)
+                             device=device, num_workers=num_workers, progress=progress, out_len=out_len)
     if path is not None and _rank_world()[0] == 0:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")

@@ -141,10 +141,13 @@ def evaluate(model: Classifier, loader, device) -> float:
 
 def finetune(encoder: Encoder, data_dir, num_classes: int, train_rows: tuple[np.ndarray, np.ndarray],
              select_rows: tuple[np.ndarray, np.ndarray], test_rows: tuple[np.ndarray, np.ndarray] | None,
-             cfg: FinetuneConfig, seed: int, device: torch.device, progress=None) -> dict:
+             cfg: FinetuneConfig, seed: int, device: torch.device, progress=None,
+             out_len: int | None = None) -> dict:
     """Train a copy of `encoder` + head on train_rows = (hdf5 indices [N], labels [N]);
     evaluate on select_rows every `eval_every` epochs and keep the best weights; then
     evaluate test_rows once with them (None when selection is on the test split itself).
+    out_len: frames of the test view (the encoder's trained length, EvalTarget.eval_len;
+    None: the pipeline's default, 64).
     `seed` owns the head init, the data order and drop-path (the default generator is
     forked, so the caller's global RNG state is untouched).
     Each epoch makes `passes_per_epoch(...)` passes over train_rows (at least
@@ -160,9 +163,10 @@ def finetune(encoder: Encoder, data_dir, num_classes: int, train_rows: tuple[np.
         model = Classifier(enc, num_classes, cfg.pool).to(device)
         g = torch.Generator().manual_seed(seed)
         train = indexed_loader(data_dir, train_rows[0], cfg.batch_size, shuffle=True, generator=g,
-                               num_workers=cfg.num_workers, drop_last=len(train_rows[0]) > cfg.batch_size)
+                               num_workers=cfg.num_workers, drop_last=len(train_rows[0]) > cfg.batch_size,
+                               out_len=out_len)
         sel = indexed_loader(data_dir, select_rows[0], cfg.eval_batch, shuffle=False,
-                             num_workers=cfg.num_workers)
+                             num_workers=cfg.num_workers, out_len=out_len)
         groups = param_groups(model, cfg)
         if cfg.optimizer == "sgd":
             opt = torch.optim.SGD(groups, lr=0.0, momentum=cfg.momentum)
@@ -205,7 +209,7 @@ def finetune(encoder: Encoder, data_dir, num_classes: int, train_rows: tuple[np.
         model.eval()
         test_top1 = None
         final = indexed_loader(data_dir, (test_rows if test_rows is not None else select_rows)[0],
-                               cfg.eval_batch, shuffle=False, num_workers=cfg.num_workers)
+                               cfg.eval_batch, shuffle=False, num_workers=cfg.num_workers, out_len=out_len)
         logits, y = predict(model, final, device)
         if test_rows is not None:
             test_top1 = 100.0 * float((logits.argmax(-1) == y).sum()) / max(1, len(y))

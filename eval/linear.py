@@ -11,7 +11,7 @@ import torch
 
 from .common import FeatureOptions, is_main_process, pick_device, split_features
 from .detail import class_detail
-from .features import TRANSFORM, Features
+from .features import Features, transform_desc
 from .probe import probe_accuracy, train_probe
 from .results import target_result_path, write_result
 from .saved_model import (classifier_path, protocol_key, reusable_record, save_target_classifier,
@@ -118,7 +118,8 @@ def run_linear(target: EvalTarget, cfg: LinearConfig, *, protocol: str = "linear
                           dataset=target.dataset, benchmark=target.benchmark,
                           split_sizes=sizes, metrics=metrics, config=cfg,
                           encoder=target.encoder_record(), variant=variant,
-                          extra={"data": str(target.data_dir), "transform": TRANSFORM,
+                          extra={"data": str(target.data_dir), "transform": transform_desc(target.eval_len),
+                                 "eval_len": target.eval_len,
                                  "validation": carving, "detail": detail, "classifier": str(cpath),
                                  **(extra or {})})
     if is_main_process():

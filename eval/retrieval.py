@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .common import FeatureOptions, pick_device, split_features
-from .features import TRANSFORM
+from .features import transform_desc
 from .detail import class_detail, knn_scores
 from .knn import topk_neighbours
 from .results import target_result_path, write_result
@@ -52,6 +52,7 @@ def run_retrieval(target: EvalTarget, cfg: RetrievalConfig) -> tuple[dict, Path]
                           benchmark=target.benchmark,
                           split_sizes={"gallery": len(train.ids), "query": len(test.ids)},
                           metrics=metrics, config=cfg, encoder=target.encoder_record(),
-                          extra={"data": str(target.data_dir), "transform": TRANSFORM, "detail": detail})
+                          extra={"data": str(target.data_dir), "transform": transform_desc(target.eval_len),
+                                 "eval_len": target.eval_len, "detail": detail})
     return record, path
 

@@ -18,7 +18,8 @@ __all__ = ["classifier_path", "protocol_key", "reusable_record", "save_target_cl
 
 def protocol_key(target: EvalTarget, protocol: str, variant: str, cfg) -> str:
     """classifier.config_key of a protocol config (a dataclass) on a target."""
-    return config_key(protocol, variant, target.sha256, target.data_dir, target.benchmark, asdict(cfg))
+    return config_key(protocol, variant, target.sha256, target.data_dir, target.benchmark, asdict(cfg),
+                      eval_len=target.eval_len)
 
 
 def reusable_record(path: Path, key: str) -> dict | None:
@@ -46,7 +47,9 @@ def save_target_classifier(path: Path, target: EvalTarget, head: nn.Module, head
                            dataset=target.dataset, benchmark=target.benchmark, meta=target.meta,
                            record=record, config_key=key,
                            encoder_file=target.encoder_path if ref else None,
-                           encoder_sha256=target.sha256 if ref else None)
+                           encoder_sha256=target.sha256 if ref else None,
+                           transform={"name": "test_view", "out_len": int(target.eval_len),
+                                      "crop": 0.95, "persons": 2})
 
 
 def write_json_atomic(path: Path, obj: dict) -> None:

@@ -37,7 +37,17 @@ def carve_validation(labels: np.ndarray, fraction: float, rng: np.random.Generat
 #: Benchmarks whose validation part is carved by whole performers (no performer on both
 #: sides; a class-stratified carving puts the same people in fit and val, and validation
 #: accuracy then runs several points above test, where the performers are new).
-GROUPED = {"xsub": "performer"}
+GROUPED = {"xsub": "performer", "xview": "recording"}
+
+#: Manifest columns that identify one recording seen by several cameras (X-View trains on
+#: some cameras of the same takes: a class-stratified carving puts a take's other view in
+#: fit, and validation accuracy saturates; issue 13). NTU / synthetic: setup, performer,
+#: replication, action; NW-UCLA: action, subject, episode.
+RECORDING_COLUMNS = ("setup", "performer", "subject", "episode", "replication", "action")
+
+#: Changes whenever a protocol's validation carving changes, so that classifiers trained
+#: under an older carving are not reused (classifier.config_key).
+CARVING_VERSION = 2
 
 
 class SelectionError(ValueError):
@@ -68,13 +78,25 @@ def carve_grouped(groups: np.ndarray, fraction: float, rng: np.random.Generator
 
 def validation_groups(data_dir, benchmark: str, index: np.ndarray) -> tuple[str, np.ndarray] | None:
     """(name, group of each sample [N]) for benchmarks carved by whole groups (GROUPED),
-    read from the manifest rows `index` (int64 [N]); None for other benchmarks. NTU and
-    synthetic: the `performer` column; PKU-MMD: the subject Nyy of video AxxNyy-V."""
+    read from the manifest rows `index` (int64 [N]); None for other benchmarks. X-Sub: NTU
+    and synthetic: the `performer` column; PKU-MMD: the subject Nyy of video AxxNyy-V.
+    X-View: the recording (RECORDING_COLUMNS; PKU-MMD: the video without its view), so
+    that no take is on both sides through its other camera."""
     name = GROUPED.get(benchmark)
     if name is None:
         return None
     from slim.ingest.manifest import read_manifest
     table, _ = read_manifest(data_dir)
+    if name == "recording":
+        cols = [c for c in RECORDING_COLUMNS if c in table.column_names]
+        if len(cols) >= 2:
+            parts = [np.asarray(table.column(c).to_pylist(), dtype=object).astype(str) for c in cols]
+            col = np.asarray(["/".join(t) for t in zip(*parts)], dtype=object)
+        elif "video" in table.column_names:
+            col = np.asarray([str(v).rsplit("-", 1)[0] for v in table.column("video").to_pylist()], dtype=object)
+        else:
+            return None
+        return name, col[np.asarray(index, dtype=np.int64)]
     if "performer" in table.column_names:
         col = np.asarray(table.column("performer").to_numpy())
     elif "video" in table.column_names:
@@ -112,13 +134,22 @@ def plan_selection(labels: np.ndarray, select_on: str, fraction: float, seed: in
             "how": "none: --val-fraction 0, the whole training split is trained on and the last "
                    "epoch is reported (no selection)"}
     rng = np.random.default_rng(seed)
+    grouped = None
     if groups is not None and len(np.unique(groups[1])) >= 2:
         name, g = groups
         fit, val, chosen = carve_grouped(g, fraction, rng)
-        record = {"how": f"grouped by {name}: no {name} on both sides", f"val_{name}s": chosen}
+        # a class whose every sample went to validation could not be learnt: carve by class
+        if set(np.unique(labels).tolist()) <= set(np.unique(labels[fit]).tolist()):
+            grouped = {"how": f"grouped by {name}: no {name} on both sides", f"val_{name}s": chosen}
+    if grouped is not None:
+        record = grouped
     else:
+        rng = np.random.default_rng(seed)
         fit, val = carve_validation(labels, fraction, rng)
-        why = (f" (only one {groups[0]} in the training split)" if groups is not None else "")
+        why = ""
+        if groups is not None:
+            why = (f" (only one {groups[0]} in the training split)" if len(np.unique(groups[1])) < 2
+                   else f" (whole {groups[0]}s would leave a class without training samples)")
         record = {"how": "stratified by class" + why}
     if len(val) == 0:
         n_cls = len(np.unique(labels))

@@ -39,6 +39,10 @@ class EvalTarget:
     meta: dict                    # manifest metadata
     run_state: dict | None = None  # {"status", "step", "total_steps"} of run.json, or None
     encoder_meta: dict | None = None  # what the encoder file says (export: run, step, dataset, benchmark)
+    #: Frames of the test view: the global-view length the encoder was trained on
+    #: (`trained_global_len`); a 32-frame-trained encoder evaluated on 64-frame views
+    #: sees inputs twice as slow as in training.
+    eval_len: int = 64
 
     def encoder_record(self) -> dict:
         """What the result file says about the encoder: label, sha256, file, run, config,
@@ -46,7 +50,7 @@ class EvalTarget:
         return {"label": self.label, "sha256": self.sha256,
                 "path": str(self.encoder_path) if self.encoder_path else None,
                 "run": str(self.run_dir) if self.run_dir else None,
-                "run_status": self.run_state,
+                "run_status": self.run_state, "eval_len": self.eval_len,
                 "config": asdict(self.encoder.cfg)}
 
     def unfinished_warning(self) -> str | None:
@@ -165,6 +169,24 @@ def check_encoder_layout(enc: Encoder, enc_meta: dict, data_dir: Path, meta: dic
             f"--layout {enc_layout or 'ntu25'}` (nwucla maps Kinect v1 onto ntu25)")
 
 
+def trained_global_len(enc_meta: dict | None, run_dir: Path | None) -> int:
+    """Frames of the global views the encoder was trained on: the encoder file's
+    `global_len` (written by `slim-train export`), else the run's config.toml
+    `pipeline.global_len`, else the paper's 64 (PipelineConfig's default). A random
+    encoder of a run is evaluated at its run's length too, so both sides of a margin see
+    the same inputs."""
+    if enc_meta and enc_meta.get("global_len"):
+        return int(enc_meta["global_len"])
+    if run_dir is not None and (Path(run_dir) / "config.toml").is_file():
+        from slim.train.config import from_toml_text
+        try:
+            return int(from_toml_text((Path(run_dir) / "config.toml").read_text()).pipeline.global_len)
+        except Exception:  # noqa: BLE001 - a damaged config.toml: fall back, the run check reports it
+            pass
+    from slim.pipeline.config import PipelineConfig
+    return int(PipelineConfig().global_len)
+
+
 def resolve_target(run: str | Path | None = None, encoder: str | None = None,
                    data: str | Path | None = None, benchmark: str | None = None,
                    announce=None) -> EvalTarget:
@@ -234,4 +256,5 @@ def resolve_target(run: str | Path | None = None, encoder: str | None = None,
                       num_classes=int(meta["num_classes"]), meta=meta,
                       run_state=({k: info.get(k) for k in ("status", "step", "total_steps")}
                                  if run_dir is not None else None),
-                      encoder_meta={k: v for k, v in enc_meta.items() if k != "config"})
+                      encoder_meta={k: v for k, v in enc_meta.items() if k != "config"},
+                      eval_len=trained_global_len(enc_meta, run_dir))

@@ -89,7 +89,7 @@ def run_semi(target: EvalTarget, cfg: SemiConfig) -> tuple[dict, Path]:
     best = None  # (selection top-1, seed, model): the seed whose classifier is saved
     for seed in range(cfg.seeds):
         r = finetune(target.encoder, target.data_dir, target.num_classes, subset, sel, test,
-                     train_cfg, seed, device, _progress(seed, cfg.train))
+                     train_cfg, seed, device, _progress(seed, cfg.train), out_len=target.eval_len)
         model = r.pop("model")  # one model kept at a time, not one per seed
         # The saved classifier is the seed best on validation; with no validation part
         # (selection "test" / "last") it is seed 0, never one chosen on the test split.
@@ -129,7 +129,8 @@ def run_full_finetune(target: EvalTarget, cfg: FullFinetuneConfig) -> tuple[dict
     selection, train, sel, test, sizes, carving, train_cfg = _selection(
         target, cfg.train, train_all, train_all, groups)
     r = finetune(target.encoder, target.data_dir, target.num_classes, train, sel, test,
-                 train_cfg, cfg.seed, pick_device(cfg.train.device), _progress(cfg.seed, cfg.train))
+                 train_cfg, cfg.seed, pick_device(cfg.train.device), _progress(cfg.seed, cfg.train),
+                 out_len=target.eval_len)
     metrics = {"top1": r["test_top1"] if selection == "val" else r["select_top1"],
                "epoch": r["epoch"], "steps": r["steps"], "top5": r["detail"]["top5"]}
     detail = {**r["detail"], "class_names": list(target.meta.get("class_names") or [])}

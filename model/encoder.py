@@ -35,6 +35,13 @@ class EncoderConfig:
     mask_before_joint_embed: bool = True  # DESIGN decision 1
     drop_path_rate: float = 0.0   # fine-tuning only; linearly increasing over depth
     ln_eps: float = 1e-6
+    #: Input coordinates: False = as given (centred on one frame, so every joint carries
+    #: the body's trajectory); True = every joint but `root_joint` relative to that
+    #: frame's root, the root keeping its trajectory (an invertible change of
+    #: coordinates: pose and trajectory in separate tokens). Issue 13: on real recordings
+    #: the trajectory dominates every token and pretraining learned nothing else.
+    root_relative: bool = False
+    root_joint: int = 0           # the layouts' tree root (ntu25 SpineBase, kinect_v1_20 HipCenter)
 
     @classmethod
     def tiny(cls, **overrides) -> "EncoderConfig":
@@ -76,6 +83,8 @@ class Encoder(nn.Module):
             raise ValueError(f"num_joints {cfg.num_joints} is not a multiple of patch_j {cfg.patch_j}")
         if cfg.pos not in ("rope", "absolute"):
             raise ValueError(f"unknown pos {cfg.pos!r}: use 'rope' or 'absolute'")
+        if not 0 <= cfg.root_joint < cfg.num_joints:
+            raise ValueError(f"root_joint {cfg.root_joint} is not a joint of {cfg.num_joints}")
         self.cfg = cfg
         d = cfg.dim
         self.patch_embed = nn.Linear(cfg.patch_t * cfg.patch_j * cfg.in_chans, d)
@@ -110,6 +119,17 @@ class Encoder(nn.Module):
 
     # -- pieces ---------------------------------------------------------------------
 
+    def coordinates(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's input coordinates (cfg.root_relative): x [B, T, V, C] as given, or
+        every joint minus its frame's root joint except the root itself, which keeps its
+        position. Zero frames (absent persons, padding) stay zero."""
+        if not self.cfg.root_relative:
+            return x
+        r = self.cfg.root_joint
+        keep = torch.ones(x.shape[-2], 1, dtype=x.dtype, device=x.device)
+        keep[r] = 0.0
+        return x - x[..., r:r + 1, :] * keep
+
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, T, V, C] -> [B, T/P_T * V/P_J, P_T * P_J * C] (time-major token order)."""
         c = self.cfg
@@ -128,7 +148,7 @@ class Encoder(nn.Module):
         replaces the patch embedding and the joint embedding is added after, so masked
         tokens keep their joint identity (DESIGN decision 1)."""
         c = self.cfg
-        tok = self.patch_embed(self.patchify(x))
+        tok = self.patch_embed(self.patchify(self.coordinates(x)))
         b, n, d = tok.shape
         nt = n // c.joint_tokens
         pos = self.joint_embed.repeat(nt, 1)  # [N, D]: joint identity, broadcast over time

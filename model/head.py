@@ -18,6 +18,11 @@ class HeadConfig:
     bottleneck: int = 256
     prototypes: int = 65536
     layers: int = 3
+    #: BatchNorm after each hidden linear layer (DINO's `use_bn` option; the paper's head
+    #: has none). Issue 13: on a small real set with a small batch the head's output
+    #: collapsed to one direction orthogonal to every prototype (uniform targets, no
+    #: signal); batch statistics take out the component all samples share.
+    batchnorm: bool = False
 
     @classmethod
     def tiny(cls, **overrides) -> "HeadConfig":
@@ -50,6 +55,8 @@ class DINOHead(nn.Module):
         for i in range(cfg.layers):
             layers.append(nn.Linear(dims[i], dims[i + 1]))
             if i < cfg.layers - 1:
+                if cfg.batchnorm:
+                    layers.append(nn.BatchNorm1d(dims[i + 1]))
                 layers.append(nn.GELU())
         self.mlp = nn.Sequential(*layers)
         self.last_layer = PrototypeLayer(cfg.bottleneck, cfg.prototypes)

@@ -16,6 +16,7 @@ from .koleo import koleo_loss
 from .masked import masked_token_index
 from .mfm import mfm_loss
 from .params import param_spec
+from .centering import centered_probs, update_center
 from .sinkhorn import sinkhorn_knopp
 
 
@@ -31,7 +32,18 @@ class SLiMConfig:
     glcl_weight: float = 1.0
     koleo_weight: float = 0.1
     sinkhorn_iterations: int = 3
+    #: How the teacher's scores become targets: "sinkhorn" (Sinkhorn-Knopp equipartition
+    #: per batch, DINOv2 and the paper) or "dino" (a running-mean centre subtracted
+    #: before the softmax, DINO): for batches much smaller than the prototype count, where
+    #: equipartition forces near-uniform targets (slim.model.centering).
+    centering: str = "sinkhorn"
+    #: EMA momentum of the "dino" centre (0.9, DINO).
+    center_momentum: float = 0.9
     patch_embed_lr_mult: float = 0.2
+
+    def __post_init__(self):
+        if self.centering not in ("sinkhorn", "dino"):
+            raise ValueError(f"centering must be 'sinkhorn' or 'dino', got {self.centering!r}")
 
     @classmethod
     def tiny(cls, **overrides) -> "SLiMConfig":
@@ -60,6 +72,23 @@ class SLiM(nn.Module):
         self.heads = nn.ModuleDict(heads)
         self.teacher = copy.deepcopy(self.student).requires_grad_(False)
         self.teacher_heads = copy.deepcopy(self.heads).requires_grad_(False)
+        if cfg.centering == "dino":   # only then: sinkhorn checkpoints keep their keys
+            for name in heads:
+                self.register_buffer(f"center_{name}", torch.zeros(1, cfg.head.prototypes))
+
+    @torch.no_grad()
+    def _targets(self, name: str, logits: torch.Tensor, teacher_temp, valid=None) -> torch.Tensor:
+        """Teacher targets [N, K] of head `name`'s scores [N, K] (cfg.centering)."""
+        cfg = self.cfg
+        if cfg.centering == "sinkhorn":
+            return sinkhorn_knopp(logits, teacher_temp, cfg.sinkhorn_iterations, valid=valid)
+        center = getattr(self, f"center_{name}")
+        probs = centered_probs(logits, center, teacher_temp)
+        if valid is not None:
+            probs = probs * valid[:, None].float()
+        if self.training:
+            update_center(center, logits, cfg.center_momentum, valid)
+        return probs
 
     # -- optimiser and EMA --------------------------------------------------------------
 
@@ -123,7 +152,7 @@ class SLiM(nn.Module):
         if do_glcl:
             with torch.no_grad():
                 t_logits = self.teacher_heads["glcl"](t_g["cls"])              # [2B, K]
-                t_probs = sinkhorn_knopp(t_logits, teacher_temp, cfg.sinkhorn_iterations).view(2, b, -1)
+                t_probs = self._targets("glcl", t_logits, teacher_temp).view(2, b, -1)
             cls_list = [s_g["cls"]]                                            # view 0, 1: globals
             # (anchor, student view) per term: the globals target each other, then each
             # local view its anchor (the anchors are data: kept on the device).
@@ -156,8 +185,8 @@ class SLiM(nn.Module):
             sp = s_g["patches"].flatten(0, 2).index_select(0, index)           # [U, D]
             with torch.no_grad():
                 tp = t_g["patches"].flatten(0, 2).index_select(0, index)
-                t_probs_p = sinkhorn_knopp(self.teacher_heads["mfm"](tp), teacher_temp,
-                                           cfg.sinkhorn_iterations, valid=weight > 0)
+                t_probs_p = self._targets("mfm", self.teacher_heads["mfm"](tp), teacher_temp,
+                                          valid=weight > 0)
             out["mfm"] = mfm_loss(t_probs_p, self.heads["mfm"](sp), weight, cfg.student_temp)
             loss = loss + cfg.mfm_weight * out["mfm"]
 

@@ -15,6 +15,26 @@ def test_supervised_budget_matches_pretraining_samples_seen():
     assert nwucla.supervised_epochs(1, 4, 1000) == 1
 
 
+def test_supervised_budget_counts_the_students_views():
+    """The bound sees as many global-view equivalents as pretraining's student: cpu-real
+    passes 2 globals of 32 frames and, per anchor, a 16- and an 8-frame local (3.5)."""
+    from slim.train.config import resolve
+    cfg = resolve("cpu-real")
+    assert nwucla.views_per_sample(cfg) == 3.5
+    assert nwucla.views_per_sample(resolve("paper")) == 2 + 2 * 2 * (32 + 16 + 8) / 64
+    assert nwucla.supervised_budget_epochs(450, 32, 918, 3.5) == 55   # 50,400 / 918 -> 55
+
+
+def test_seeds_are_summarised_as_mean_and_spread():
+    per = [{"pretrained_linear": 60.0, "random_linear": 50.0, "margin_linear": 10.0},
+           {"pretrained_linear": 64.0, "random_linear": 52.0, "margin_linear": 12.0}]
+    s = nwucla.summarise(per)
+    assert s["pretrained_linear"] == 62.0 and s["pretrained_linear_min"] == 60.0
+    assert abs(s["pretrained_linear_std"] - 2.83) < 0.01 and s["margin_linear"] == 11.0
+    assert "pretrained_retrieval_k1" not in s          # only keys every seed has
+    assert nwucla._pm({**s, "n_seeds": 2}, "margin_linear") == "11.0 ± 1.4"
+
+
 def test_short_run_keeps_the_preset_epochs_and_says_so():
     assert nwucla.pretrain_sets("cpu-demo", None) == []
     assert nwucla.pretrain_sets("cpu-demo", 30) == ["schedule.epoch_steps=2"]  # 21 epochs x 2 = 42 steps

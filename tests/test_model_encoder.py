@@ -133,3 +133,23 @@ def test_default_config_is_the_papers():
     c = EncoderConfig()
     assert (c.depth, c.dim, c.heads, c.head_dim, c.registers, c.patch_t, c.patch_j) == (8, 256, 8, 32, 4, 8, 1)
     assert c.ffn_hidden == 688 and EncoderConfig(ffn="mlp").ffn_hidden == 1024
+
+
+def test_root_relative_input_separates_pose_from_trajectory():
+    """Issue 13: with root_relative, a translated body gives the same tokens for every
+    joint but the root; the change of coordinates is invertible (nothing is lost)."""
+    from slim.model.encoder import Encoder, EncoderConfig
+    enc = Encoder(EncoderConfig.tiny(num_joints=5, root_relative=True, root_joint=0))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 8, 5, 3, generator=g)
+    shift = torch.randn(2, 8, 1, 3, generator=g)           # a per-frame trajectory
+    a, b = enc.coordinates(x), enc.coordinates(x + shift)
+    torch.testing.assert_close(a[:, :, 1:], b[:, :, 1:])   # pose tokens: trajectory-free
+    torch.testing.assert_close(b[:, :, :1] - a[:, :, :1], shift)  # root keeps it
+    back = a + a[:, :, :1] * torch.tensor([0.0, 1, 1, 1, 1])[:, None]
+    torch.testing.assert_close(back, x)                     # invertible
+    assert torch.equal(enc.coordinates(torch.zeros(1, 8, 5, 3)), torch.zeros(1, 8, 5, 3))
+    plain = Encoder(EncoderConfig.tiny(num_joints=5))
+    assert torch.equal(plain.coordinates(x), x)             # the default is unchanged
+    with pytest.raises(ValueError, match="root_joint"):
+        Encoder(EncoderConfig.tiny(num_joints=5, root_joint=5))

@@ -1,6 +1,7 @@
 """Config resolution, TOML round trips, schedules and parameter groups."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -155,6 +156,13 @@ def test_cpu_real_preset_fits_short_sequences_and_leaves_the_paper_alone():
     real, demo, paper = C.resolve("cpu-real"), C.resolve("cpu-demo"), C.resolve("paper")
     assert real.pipeline.global_len == 32 and real.pipeline.local_lens == (16, 8)
     assert all(n % real.model.encoder.patch_t == 0 for n in (32, 16, 8))
-    assert real.model.encoder == demo.model.encoder        # same architecture as the demo
+    # the demo's architecture, with root-relative input coordinates (issue 13)
+    assert real.model.encoder == dataclasses.replace(demo.model.encoder, root_relative=True)
     assert real.schedule.epochs * real.schedule.epoch_steps == 300
     assert paper.pipeline.global_len == 64 and paper.pipeline.local_lens == (32, 16, 8)
+    # the small-set fixes are the real preset's; the paper's and the demo's recipes keep
+    # Sinkhorn-Knopp, plain heads and coordinates as ingested
+    assert real.model.centering == "dino" and real.model.head.batchnorm
+    for cfg in (paper, demo):
+        assert cfg.model.centering == "sinkhorn" and not cfg.model.head.batchnorm
+        assert not cfg.model.encoder.root_relative

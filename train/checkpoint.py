@@ -168,7 +168,7 @@ def export_encoder(run_dir: str | os.PathLike) -> Path:
     extra = {"run": run_dir.name, "step": int(step), "total_steps": int(payload["total_steps"]),
              "code_version": payload["versions"]["code"], "source": "teacher",
              "dataset": payload["run"].get("dataset"), "benchmark": payload["run"].get("benchmark"),
-             "layout": payload["run"].get("layout")}
+             "layout": payload["run"].get("layout"), "global_len": int(cfg.pipeline.global_len)}
     return save_encoder(out, model.teacher, extra=extra)
 
 

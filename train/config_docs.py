@@ -30,11 +30,17 @@ KEY_DOCS: dict[str, str] = {
                                              "(DESIGN.md decision 1).",
     "model.encoder.drop_path_rate": "Stochastic depth; 0 in pretraining (fine-tuning sets its own).",
     "model.encoder.ln_eps": "LayerNorm epsilon.",
+    "model.encoder.root_relative": "Input coordinates: false = as ingested (every joint carries the body's "
+                                   "trajectory); true = joints relative to their frame's root, the root keeping "
+                                   "the trajectory (pose and trajectory in separate tokens; issue 13).",
+    "model.encoder.root_joint": "The joint root_relative subtracts (0: the tree root of ntu25 and kinect_v1_20).",
     # model.head: the DINO projection heads (one for GLCL, one for MFM)
     "model.head.hidden": "Head MLP hidden width (paper 2048).",
     "model.head.bottleneck": "Head output before the prototypes, L2-normalised (paper 256).",
     "model.head.prototypes": "K, prototypes of the weight-normalised last layer (paper 65,536).",
     "model.head.layers": "Linear layers of the head MLP (3).",
+    "model.head.batchnorm": "BatchNorm after each hidden layer of the head MLP (DINO's use_bn; the paper: "
+                            "none). Keeps a small-batch head from collapsing to one output (issue 13).",
     # model: the objective
     "model.student_temp": "Softmax temperature of the student's prototype scores (0.1).",
     "model.mfm_weight": "Weight of masked feature modeling (MFM: teacher vs student patch tokens on "
@@ -43,6 +49,9 @@ KEY_DOCS: dict[str, str] = {
                          "view vs student cls of the other and of its local views); 0 = off.",
     "model.koleo_weight": "Weight of the KoLeo spread regulariser on the student cls token (0.1).",
     "model.sinkhorn_iterations": "Sinkhorn-Knopp iterations centring the teacher's scores (3).",
+    "model.centering": "Teacher targets: sinkhorn (Sinkhorn-Knopp equipartition per batch, the paper) or dino "
+                       "(running-mean centre, DINO): for batches far smaller than the prototype count.",
+    "model.center_momentum": "EMA momentum of the dino centre (0.9, DINO).",
     "model.patch_embed_lr_mult": "lr multiplier of the patch embedding (0.2, released recipe).",
     # pipeline: views, augmentations, masking
     "pipeline.global_len": "Frames of each of the two global views (64; paper Appendix B).",
