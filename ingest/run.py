@@ -178,6 +178,9 @@ def run(cfg: IngestConfig, *, progress: bool = True, log: Callable[[str], None] 
     if card is not None:
         log(f"{out_dir}: already complete for these inputs ({card['num_samples']} samples)")
         return out_dir, card
+    # The outputs may change from here on: no card may vouch for them until the new one is
+    # written (a stale card of other inputs would make their command say "complete").
+    (out_dir / "card.json").unlink(missing_ok=True)
     work = out_dir / WORK
     stamp = work / "fingerprint"
     if work.is_dir() and (not stamp.is_file() or stamp.read_text() != fp):

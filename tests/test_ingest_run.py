@@ -107,6 +107,36 @@ def test_sigkill_then_resume(tmp_path):
     assert "already complete" in logs[0]
 
 
+def test_interrupted_ingest_over_a_finished_one_leaves_no_stale_card(tmp_path):
+    """A finished dataset of inputs A, then an ingest of inputs B into the same folder that
+    stops midway: A's card must be gone, so A's command builds again instead of saying
+    "complete" over B's half-written outputs."""
+    raws = {}
+    for name, n in (("a", 6), ("b", 8)):
+        raws[name] = tmp_path / name
+        raws[name].mkdir()
+        for k in range(n):
+            small_ntu(raws[name] / f"S001C00{1 + k % 3}P00{1 + k % 4}R{k:03d}A00{1 + k % 5}.skeleton",
+                      seed=k + (100 if name == "b" else 0))
+    data = tmp_path / "data"
+    run(IngestConfig("synthetic", (str(raws["a"]),), str(data), workers=0), progress=False,
+        log=lambda m: None)
+    card = data / "synthetic" / "card.json"
+    assert card.is_file()
+
+    def stop(summary):
+        raise RuntimeError("stopped")
+    with pytest.raises(RuntimeError, match="stopped"):
+        run(IngestConfig("synthetic", (str(raws["b"]),), str(data), workers=0), progress=False,
+            log=lambda m: None, on_chunk_done=stop)
+    assert not card.exists()
+    logs = []
+    run(IngestConfig("synthetic", (str(raws["a"]),), str(data), workers=0), progress=False,
+        log=logs.append)
+    assert not any("already complete" in m for m in logs)
+    assert verify(data / "synthetic") == [] and len(H5Samples(data / "synthetic")) == 6
+
+
 def test_pku_segments(tmp_path):
     (tmp_path / "PKU_Skeleton_Renew").mkdir()
     (tmp_path / "Train_Label_PKU_final").mkdir()
