@@ -1,5 +1,6 @@
 """Training memory: the SwiGLU gate keeps half the activations for backward with the same
 values and gradients."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -47,3 +48,55 @@ def test_lean_swiglu_matches_the_plain_expression_and_keeps_half():
     assert lean_bytes <= (dim + 2 * hidden) * tokens * 4 + weights
     with torch.no_grad():                                           # inference: the plain path
         assert torch.equal(m(x), ref.detach())
+
+
+def _two_scale_batch():
+    from test_model_slim import _batch
+    batch = _batch(b=4, t=32, tl=16, n_local=2, seed=3)
+    g = torch.Generator().manual_seed(4)
+    short = batch["global"][:, [1, 0], :8] + 0.05 * torch.randn(4, 2, 8, 25, 3, generator=g)
+    mask = torch.rand(4, 2, 25, generator=g) < 0.5
+    batch["locals"].append({"x": short, "mask": mask, "anchor": torch.tensor([1, 0])})
+    return batch
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_backward_per_student_pass_gives_the_gradient_of_the_whole_loss(padded):
+    """SLiM.forward_backward (the trainer's CPU step) back-propagates the loss one
+    student pass at a time: the gradient, the losses and the EMA inputs are those of
+    forward_loss + one backward, and no part (one global view's pass, or one local
+    scale's) keeps more than ~45 % of the whole graph's saved activations."""
+    from slim.model.slim import SLiM, SLiMConfig
+    batch = _two_scale_batch()
+    if padded:   # the collate's fixed-size token list (padding entries weigh 0)
+        from slim.pipeline.collate import add_mfm_index
+        from slim.pipeline.config import PipelineConfig
+        batch = add_mfm_index(batch, PipelineConfig(global_len=32))
+        assert batch["mfm_index"].shape[0] > int(batch["global_mask"].sum())
+    whole, split = (SLiM(SLiMConfig.tiny(), generator=torch.Generator().manual_seed(0)) for _ in range(2))
+    out, whole_bytes = _saved_bytes(lambda: whole.forward_loss(batch, torch.tensor(0.05)))
+    out["loss"].backward()
+    got = split.forward_backward(batch, torch.tensor(0.05))
+    assert not got["loss"].requires_grad
+    for k in ("loss", "mfm", "glcl", "koleo", "glcl_terms", "masked_tokens"):
+        torch.testing.assert_close(got[k], out[k].detach(), rtol=1e-6, atol=0, msg=k)
+    assert int(got["glcl_terms"]) == 2 + 2 + 2
+    n = 0
+    for (name, p), q in zip(whole.named_parameters(), split.parameters()):
+        assert (p.grad is None) == (q.grad is None), name
+        if p.grad is not None:
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-7, msg=name)
+            n += 1
+    assert n > 20 and all(p.grad is None for p in split.teacher.parameters())
+    # the parts' graphs, one at a time
+    part_bytes = []
+    parts = split.loss_parts(batch, torch.tensor(0.05), per_view=True)
+    while True:
+        try:
+            (part, _), nbytes = _saved_bytes(lambda: next(parts))
+        except StopIteration:
+            break
+        part.backward()
+        part_bytes.append(nbytes)
+    assert len(part_bytes) == 4 and sum(part_bytes) >= 0.9 * whole_bytes
+    assert max(part_bytes) < 0.45 * whole_bytes, (part_bytes, whole_bytes)
