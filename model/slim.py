@@ -112,7 +112,8 @@ class SLiM(nn.Module):
         return out
 
     def forward_backward(self, batch: dict, teacher_temp: float | torch.Tensor,
-                         autocast: contextlib.AbstractContextManager | None = None) -> dict[str, torch.Tensor]:
+                         autocast: contextlib.AbstractContextManager | None = None,
+                         per_view: bool = True) -> dict[str, torch.Tensor]:
         """The gradient of `forward_loss(batch, teacher_temp)["loss"]`, accumulated into the
         student's and heads' `.grad` one student pass at a time: the loss is a sum of one
         term per student pass (`loss_parts(per_view=True)`: each global view, then each
@@ -138,7 +139,7 @@ class SLiM(nn.Module):
                 if part.requires_grad:    # (a part of weight 0 has no graph)
                     part.backward()
                 yield part.detach(), values
-        out, parts = self._sum_parts(backward_each(self.loss_parts(batch, teacher_temp, per_view=True)))
+        out, parts = self._sum_parts(backward_each(self.loss_parts(batch, teacher_temp, per_view=per_view)))
         total = None
         for part in parts:
             total = part if total is None else total + part

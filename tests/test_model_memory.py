@@ -100,3 +100,24 @@ def test_backward_per_student_pass_gives_the_gradient_of_the_whole_loss(padded):
         part_bytes.append(nbytes)
     assert len(part_bytes) == 4 and sum(part_bytes) >= 0.9 * whole_bytes
     assert max(part_bytes) < 0.45 * whole_bytes, (part_bytes, whole_bytes)
+
+
+def test_memory_mb_is_this_process_peak_not_the_parents():
+    """memory_mb reads VmHWM: getrusage's ru_maxrss carries the parent's peak across
+    exec, so a trainer started by a large process (make demo's slim-eval) reported it."""
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("no /proc (not Linux)")
+    big = bytearray(1024 * 2**20)
+    big[::4096] = b"\1" * len(big[::4096])                     # 1 GiB resident in this process
+    code = ("import resource, torch; from slim.train.metrics import memory_mb; "
+            "print(memory_mb(torch.device('cpu')), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    peak, maxrss = map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                             check=True).stdout.split())
+    del big
+    assert maxrss > 1024                                        # the parent's peak, inherited
+    assert 50 < peak < 800                                      # the child's own: python + torch
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 > 1024
