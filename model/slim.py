@@ -3,6 +3,7 @@ teacher (no gradients, unmasked global views), and the three losses on the pipel
 pretraining batch (docs/internals.md)."""
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 
@@ -131,7 +132,11 @@ class SLiM(nn.Module):
         teacher once over the 2B unmasked global views. With the collate's index the step
         has static shapes and no host-device synchronisation (no `.item()`, no boolean
         gather): `torch.compile(fullgraph=True)` takes it whole. The losses, softmaxes,
-        Sinkhorn-Knopp and KoLeo run in float32 under autocast."""
+        Sinkhorn-Knopp and KoLeo run in float32 under autocast.
+
+        This is the reference formulation (one graph for the step; heads applied to all
+        views at once, so a head with BatchNorm normalises over every view of the step, as
+        DINO's multi-crop). `forward_backward` computes the same gradient with less memory."""
         cfg = self.cfg
         dev = self.student.cls_token.device
         g = batch["global"].to(dev, non_blocking=True)
@@ -198,3 +203,140 @@ class SLiM(nn.Module):
         res = {k: v.detach() for k, v in out.items()}
         res["loss"] = loss
         return res
+
+    def forward_backward(self, batch: dict, teacher_temp: float | torch.Tensor,
+                         autocast: contextlib.AbstractContextManager | None = None,
+                         per_view: bool = True) -> dict[str, torch.Tensor]:
+        """The gradient of `forward_loss(batch, teacher_temp)["loss"]`, accumulated into the
+        student's and heads' `.grad` one student pass at a time: the loss is a sum of one
+        term per student pass (`loss_parts(per_view=True)`: each global view, then each
+        local scale), so back-propagating each part as soon as it is computed gives the
+        same gradient (up to float rounding; tests/test_model_memory.py) while only one
+        pass's activations are alive at a time (cpu-demo: ~155 MB for a global view's
+        pass instead of ~530 MB for the whole step's graph).
+        autocast: a (re-enterable) context manager wrapping each forward part, e.g. the
+        step's `torch.autocast` (None: none). Returns the same dict as `forward_loss`,
+        every value detached ("loss" included). Eager single-process training only: a
+        DDP module expects one backward per forward, and torch.compile takes
+        `forward_loss` whole; the per-view split's MFM token selection has a
+        data-dependent size."""
+        ctx = autocast if autocast is not None else contextlib.nullcontext()
+        if self.cfg.head.batchnorm:
+            # A BatchNorm head's statistics span every view of the step: splitting the
+            # passes would change the loss, so such a step runs as one graph.
+            with ctx:
+                out = self.forward_loss(batch, teacher_temp)
+            out["loss"].backward()
+            out["loss"] = out["loss"].detach()
+            return out
+
+        def backward_each(parts):
+            while True:
+                with ctx:
+                    try:
+                        part, values = next(parts)
+                    except StopIteration:
+                        return
+                if part.requires_grad:    # (a part of weight 0 has no graph)
+                    part.backward()
+                yield part.detach(), values
+        out, parts = self._sum_parts(backward_each(self.loss_parts(batch, teacher_temp, per_view=per_view)))
+        total = None
+        for part in parts:
+            total = part if total is None else total + part
+        out["loss"] = total
+        return out
+
+    @staticmethod
+    def _sum_parts(parts) -> tuple[dict, list]:
+        """({name: sum of the parts' values}, [the parts' losses]) of `loss_parts`."""
+        out, losses = {}, []
+        for part, values in parts:
+            losses.append(part)
+            for k, v in values.items():
+                out[k] = v if k not in out or k in ("glcl_terms", "masked_tokens") else out[k] + v
+        return out, losses
+
+    def loss_parts(self, batch: dict, teacher_temp: float | torch.Tensor, per_view: bool = False):
+        """Yields (loss part with its graph, {name: detached value}) once per student pass:
+        the global views (both at once, or each alone when `per_view`), then one per
+        local scale. The parts sum to the loss of `forward_loss` and their values to its
+        "mfm", "glcl" and "koleo" (the GLCL mean over terms, KoLeo's sum over the global
+        views and MFM's weighted sum over tokens are split by view); the first part also
+        carries "glcl_terms" and "masked_tokens". The teacher runs first (no gradient),
+        so a part's activations can be freed before the next pass. per_view selects each
+        view's MFM tokens with a boolean mask (a data-dependent size: eager only)."""
+        cfg = self.cfg
+        dev = self.student.cls_token.device
+        g = batch["global"].to(dev, non_blocking=True)
+        b, n_global = g.shape[:2]
+        if n_global != 2:
+            raise ValueError(f"batch['global'] must hold 2 global views per sample, got {n_global}")
+        gx = _views_first(g)                                                   # [2B, T, V, C]
+        gm = _views_first(batch["global_mask"].to(dev, non_blocking=True))     # [2B, N]
+        do_glcl, do_mfm = cfg.glcl_weight > 0, cfg.mfm_weight > 0
+        with torch.no_grad():
+            t_g = self.teacher(gx)
+            if do_glcl:
+                t_logits = self.teacher_heads["glcl"](t_g["cls"])              # [2B, K]
+                t_probs = self._targets("glcl", t_logits, teacher_temp).view(2, b, -1)
+            if do_mfm:
+                index, weight = batch.get("mfm_index"), batch.get("mfm_weight")
+                if index is None or weight is None:
+                    index, weight = masked_token_index(batch["global_mask"])
+                index = index.to(dev, non_blocking=True)
+                weight = weight.to(dev, non_blocking=True)
+                tp = t_g["patches"].flatten(0, 2).index_select(0, index)
+                t_probs_p = self._targets("mfm", self.teacher_heads["mfm"](tp), teacher_temp,
+                                          valid=weight > 0)
+        del t_g
+        # GLCL terms: the two globals, then every local view (view 0 targets anchor 1 and
+        # view 1 anchor 0; each local view its anchor, data kept on the device).
+        scales = [s for s in batch.get("locals", []) if s["x"].shape[1] > 0] if do_glcl else []
+        n_terms = 2 + sum(s["x"].shape[1] for s in scales)
+        tokens = gm.shape[1]
+        counts = {"glcl_terms": torch.tensor(n_terms if do_glcl else 0), "masked_tokens": gm.sum()}
+
+        for first, n_v in ((0, 1), (1, 1)) if per_view else ((0, 2),):
+            rows = slice(first * b, (first + n_v) * b)
+            s_g = self.student(gx[rows], gm[rows])
+            zero = s_g["cls"].new_zeros((), dtype=torch.float32)
+            values = {"mfm": zero, "glcl": zero, "koleo": zero, **counts}
+            counts = {}
+            loss = zero
+            if do_glcl:
+                s_logits = self.heads["glcl"](s_g["cls"]).view(n_v, b, -1)   # [n_v, B, K]
+                views = torch.arange(n_v, device=dev)
+                targets = torch.stack([1 - first - views, views], dim=1)      # anchor = the other view
+                glcl = glcl_loss(t_probs, s_logits, targets, cfg.student_temp) * (n_v / n_terms)
+                values["glcl"] = glcl.detach()
+                loss = loss + cfg.glcl_weight * glcl
+            if do_mfm:
+                idx, w, tgt = index, weight, t_probs_p
+                if per_view:                          # this view's tokens: flat rows of its block
+                    lo = first * b * tokens
+                    keep = (idx >= lo) & (idx < lo + b * tokens) & (w > 0)
+                    idx, w, tgt = idx[keep] - lo, w[keep], tgt[keep]
+                sp = s_g["patches"].flatten(0, 2).index_select(0, idx)        # [U, D]
+                mfm = mfm_loss(tgt, self.heads["mfm"](sp), w, cfg.student_temp)
+                values["mfm"] = mfm.detach()
+                loss = loss + cfg.mfm_weight * mfm
+            if cfg.koleo_weight > 0:
+                # Summed over the two global views, as DINOv2 (each view's batch separately).
+                koleo = sum(koleo_loss(c) for c in s_g["cls"].chunk(n_v))
+                values["koleo"] = koleo.detach()
+                loss = loss + cfg.koleo_weight * koleo
+            del s_g
+            yield loss, values
+
+        for scale in scales:
+            x = scale["x"].to(dev, non_blocking=True)
+            n_s = x.shape[1]
+            m = _views_first(scale["mask"].to(dev, non_blocking=True))
+            # An all-False mask leaves the tokens exactly as without a mask.
+            cls = self.student(_views_first(x), m)["cls"]
+            s_logits = self.heads["glcl"](cls).view(n_s, b, -1)               # [n_s, B, K]
+            anchors = scale["anchor"].to(dev, non_blocking=True).to(torch.int64)
+            targets = torch.stack([anchors, torch.arange(n_s, device=dev)], dim=1)
+            glcl = glcl_loss(t_probs, s_logits, targets, cfg.student_temp) * (n_s / n_terms)
+            yield cfg.glcl_weight * glcl, {"glcl": glcl.detach()}

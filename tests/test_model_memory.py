@@ -1,5 +1,6 @@
 """Training memory: the SwiGLU gate keeps half the activations for backward with the same
 values and gradients."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -47,3 +48,101 @@ def test_lean_swiglu_matches_the_plain_expression_and_keeps_half():
     assert lean_bytes <= (dim + 2 * hidden) * tokens * 4 + weights
     with torch.no_grad():                                           # inference: the plain path
         assert torch.equal(m(x), ref.detach())
+
+
+def _two_scale_batch():
+    from test_model_slim import _batch
+    batch = _batch(b=4, t=32, tl=16, n_local=2, seed=3)
+    g = torch.Generator().manual_seed(4)
+    short = batch["global"][:, [1, 0], :8] + 0.05 * torch.randn(4, 2, 8, 25, 3, generator=g)
+    mask = torch.rand(4, 2, 25, generator=g) < 0.5
+    batch["locals"].append({"x": short, "mask": mask, "anchor": torch.tensor([1, 0])})
+    return batch
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_backward_per_student_pass_gives_the_gradient_of_the_whole_loss(padded):
+    """SLiM.forward_backward (the trainer's CPU step) back-propagates the loss one
+    student pass at a time: the gradient, the losses and the EMA inputs are those of
+    forward_loss + one backward, and no part (one global view's pass, or one local
+    scale's) keeps more than ~45 % of the whole graph's saved activations."""
+    from slim.model.slim import SLiM, SLiMConfig
+    batch = _two_scale_batch()
+    if padded:   # the collate's fixed-size token list (padding entries weigh 0)
+        from slim.pipeline.collate import add_mfm_index
+        from slim.pipeline.config import PipelineConfig
+        batch = add_mfm_index(batch, PipelineConfig(global_len=32))
+        assert batch["mfm_index"].shape[0] > int(batch["global_mask"].sum())
+    whole, split = (SLiM(SLiMConfig.tiny(), generator=torch.Generator().manual_seed(0)) for _ in range(2))
+    out, whole_bytes = _saved_bytes(lambda: whole.forward_loss(batch, torch.tensor(0.05)))
+    out["loss"].backward()
+    got = split.forward_backward(batch, torch.tensor(0.05))
+    assert not got["loss"].requires_grad
+    for k in ("loss", "mfm", "glcl", "koleo", "glcl_terms", "masked_tokens"):
+        torch.testing.assert_close(got[k], out[k].detach(), rtol=1e-6, atol=0, msg=k)
+    assert int(got["glcl_terms"]) == 2 + 2 + 2
+    n = 0
+    for (name, p), q in zip(whole.named_parameters(), split.parameters()):
+        assert (p.grad is None) == (q.grad is None), name
+        if p.grad is not None:
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-7, msg=name)
+            n += 1
+    assert n > 20 and all(p.grad is None for p in split.teacher.parameters())
+    # the parts' graphs, one at a time
+    part_bytes = []
+    parts = split.loss_parts(batch, torch.tensor(0.05), per_view=True)
+    while True:
+        try:
+            (part, _), nbytes = _saved_bytes(lambda: next(parts))
+        except StopIteration:
+            break
+        part.backward()
+        part_bytes.append(nbytes)
+    assert len(part_bytes) == 4 and sum(part_bytes) >= 0.9 * whole_bytes
+    assert max(part_bytes) < 0.45 * whole_bytes, (part_bytes, whole_bytes)
+
+
+def test_memory_mb_is_this_process_peak_not_the_parents():
+    """memory_mb reads VmHWM: getrusage's ru_maxrss carries the parent's peak across
+    exec, so a trainer started by a large process (make demo's slim-eval) reported it."""
+    import resource
+    import subprocess
+    import sys
+    from pathlib import Path
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("no /proc (not Linux)")
+    big = bytearray(1024 * 2**20)
+    big[::4096] = b"\1" * len(big[::4096])                     # 1 GiB resident in this process
+    code = ("import resource, torch; from slim.train.metrics import memory_mb; "
+            "print(memory_mb(torch.device('cpu')), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    peak, maxrss = map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                             check=True).stdout.split())
+    del big
+    assert maxrss > 1024                                        # the parent's peak, inherited
+    assert 50 < peak < 800                                      # the child's own: python + torch
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 > 1024
+
+
+def test_batchnorm_head_step_stays_one_graph():
+    """A head with BatchNorm (cpu-real) normalises over every view of the step, so
+    forward_backward must not split the passes: its gradient equals forward_loss's exactly
+    (with DINO centering too), and splitting would have changed it."""
+    from slim.model.head import HeadConfig
+    from slim.model.slim import SLiM, SLiMConfig
+    batch = _two_scale_batch()
+    tiny = SLiMConfig.tiny()
+    cfg = SLiMConfig.tiny(head=HeadConfig(**{**tiny.head.__dict__, "batchnorm": True}), centering="dino")
+    models = [SLiM(cfg, generator=torch.Generator().manual_seed(0)) for _ in range(3)]
+    out = models[0].forward_loss(batch, torch.tensor(0.05))
+    out["loss"].backward()
+    got = models[1].forward_backward(batch, torch.tensor(0.05))
+    torch.testing.assert_close(got["loss"], out["loss"].detach(), rtol=0, atol=0)
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        assert (p.grad is None) == (q.grad is None)
+        if p.grad is not None:
+            assert torch.equal(p.grad, q.grad)
+    split = models[2]
+    for part, _ in split.loss_parts(batch, torch.tensor(0.05), per_view=True):
+        part.backward()
+    assert any(p.grad is not None and not torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-6)
+               for p, q in zip(models[0].heads.parameters(), split.heads.parameters()))

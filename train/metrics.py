@@ -7,6 +7,7 @@ import json
 import math
 import os
 import resource
+import sys
 from pathlib import Path
 
 import torch
@@ -15,10 +16,25 @@ METRICS_FILE = "metrics.jsonl"
 
 
 def memory_mb(device: torch.device) -> float:
-    """Peak memory in MiB: CUDA allocator peak on GPU, process peak RSS on CPU."""
+    """Peak memory in MiB: CUDA allocator peak on GPU; on CPU the peak resident set of
+    this process (DataLoader workers, which are other processes, not included).
+
+    On Linux that is `VmHWM` of /proc/self/status, not `getrusage().ru_maxrss`: across
+    exec Linux carries the parent's peak into ru_maxrss, so a trainer started by a
+    larger process (`make demo`'s `slim-eval demo`, a test runner) would report the
+    parent's peak (proc(5), getrusage(2)). Elsewhere ru_maxrss (KiB on Linux, bytes on
+    macOS)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024      # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 class MetricsLog:

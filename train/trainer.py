@@ -389,6 +389,12 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
         if cfg.run.compile:
             net = torch.compile(net)
         autocast = autocast_for(d.device, cfg.run.amp, cfg.run.amp_cpu)
+        # One backward per student pass (each global view, then each local scale): the
+        # same gradient with one pass's activations alive at a time instead of the whole
+        # step's (cpu-demo: ~155 of ~530 MB; SLiM.forward_backward, docs/internals.md).
+        # Eager single-process only: DDP wants one backward per forward, and a compiled
+        # step is one graph.
+        split_backward = not d.active and not cfg.run.compile
 
         from slim.pipeline.loader import ShardFaults
         use_shards = batch_source is None and cfg.data.source == "shards"
@@ -453,11 +459,13 @@ def pretrain(cfg: PretrainConfig, *, data_dir: Path, benchmark: str, run_dir: Pa
                 # A 0-dim device tensor: no recompilation when the temperature changes.
                 temp = torch.full((), v["teacher_temp"], dtype=torch.float32, device=d.device)
                 dev_batch = to_device(batch, d.device)
-                with autocast:
-                    out = net(dev_batch, temp)
-                loss = out["loss"]
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if split_backward:
+                    out = model.forward_backward(dev_batch, temp, autocast)
+                else:
+                    with autocast:
+                        out = net(dev_batch, temp)
+                    out["loss"].backward()
                 if v["last_layer_frozen"]:
                     drop_last_layer_grads(optimizer)
                 grad_norm = _clip(model, cfg.optim.clip_grad) if cfg.optim.clip_grad > 0 else None
