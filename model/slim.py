@@ -114,6 +114,16 @@ class SLiM(nn.Module):
 
     # -- loss ---------------------------------------------------------------------------
 
+    def _global_views(self, batch: dict) -> tuple[torch.device, int, torch.Tensor, torch.Tensor]:
+        """(device, B, global views [2B, T, V, C], their masks bool [2B, N]), view-major, on
+        the model's device. Raises ValueError unless the batch holds 2 global views."""
+        dev = self.student.cls_token.device
+        g = batch["global"].to(dev, non_blocking=True)
+        b, n_global = g.shape[:2]
+        if n_global != 2:
+            raise ValueError(f"batch['global'] must hold 2 global views per sample, got {n_global}")
+        return dev, b, _views_first(g), _views_first(batch["global_mask"].to(dev, non_blocking=True))
+
     def forward(self, batch: dict, teacher_temp: float | torch.Tensor) -> dict[str, torch.Tensor]:
         return self.forward_loss(batch, teacher_temp)
 
@@ -138,13 +148,7 @@ class SLiM(nn.Module):
         views at once, so a head with BatchNorm normalises over every view of the step, as
         DINO's multi-crop). `forward_backward` computes the same gradient with less memory."""
         cfg = self.cfg
-        dev = self.student.cls_token.device
-        g = batch["global"].to(dev, non_blocking=True)
-        b, n_global = g.shape[:2]
-        if n_global != 2:
-            raise ValueError(f"batch['global'] must hold 2 global views per sample, got {n_global}")
-        gx = _views_first(g)                                                   # [2B, T, V, C]
-        gm = _views_first(batch["global_mask"].to(dev, non_blocking=True))     # [2B, N]
+        dev, b, gx, gm = self._global_views(batch)
         do_glcl, do_mfm = cfg.glcl_weight > 0, cfg.mfm_weight > 0
         s_g = self.student(gx, gm)
         with torch.no_grad():
@@ -267,13 +271,7 @@ class SLiM(nn.Module):
         so a part's activations can be freed before the next pass. per_view selects each
         view's MFM tokens with a boolean mask (a data-dependent size: eager only)."""
         cfg = self.cfg
-        dev = self.student.cls_token.device
-        g = batch["global"].to(dev, non_blocking=True)
-        b, n_global = g.shape[:2]
-        if n_global != 2:
-            raise ValueError(f"batch['global'] must hold 2 global views per sample, got {n_global}")
-        gx = _views_first(g)                                                   # [2B, T, V, C]
-        gm = _views_first(batch["global_mask"].to(dev, non_blocking=True))     # [2B, N]
+        dev, b, gx, gm = self._global_views(batch)
         do_glcl, do_mfm = cfg.glcl_weight > 0, cfg.mfm_weight > 0
         with torch.no_grad():
             t_g = self.teacher(gx)
