@@ -124,6 +124,16 @@ class SLiM(nn.Module):
             raise ValueError(f"batch['global'] must hold 2 global views per sample, got {n_global}")
         return dev, b, _views_first(g), _views_first(batch["global_mask"].to(dev, non_blocking=True))
 
+    @staticmethod
+    def _mfm_tokens(batch: dict, dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The masked global tokens (flat row index int64 [U], weight float32 [U]) on
+        `dev`: the collate's padded "mfm_index"/"mfm_weight", else computed from
+        "global_mask" (`slim.model.masked.masked_token_index`; eager only)."""
+        index, weight = batch.get("mfm_index"), batch.get("mfm_weight")
+        if index is None or weight is None:
+            index, weight = masked_token_index(batch["global_mask"])
+        return index.to(dev, non_blocking=True), weight.to(dev, non_blocking=True)
+
     def forward(self, batch: dict, teacher_temp: float | torch.Tensor) -> dict[str, torch.Tensor]:
         return self.forward_loss(batch, teacher_temp)
 
@@ -186,11 +196,7 @@ class SLiM(nn.Module):
             loss = loss + cfg.glcl_weight * out["glcl"]
 
         if do_mfm:
-            index, weight = batch.get("mfm_index"), batch.get("mfm_weight")
-            if index is None or weight is None:
-                index, weight = masked_token_index(batch["global_mask"])
-            index = index.to(dev, non_blocking=True)
-            weight = weight.to(dev, non_blocking=True)
+            index, weight = self._mfm_tokens(batch, dev)
             sp = s_g["patches"].flatten(0, 2).index_select(0, index)           # [U, D]
             with torch.no_grad():
                 tp = t_g["patches"].flatten(0, 2).index_select(0, index)
@@ -279,11 +285,7 @@ class SLiM(nn.Module):
                 t_logits = self.teacher_heads["glcl"](t_g["cls"])              # [2B, K]
                 t_probs = self._targets("glcl", t_logits, teacher_temp).view(2, b, -1)
             if do_mfm:
-                index, weight = batch.get("mfm_index"), batch.get("mfm_weight")
-                if index is None or weight is None:
-                    index, weight = masked_token_index(batch["global_mask"])
-                index = index.to(dev, non_blocking=True)
-                weight = weight.to(dev, non_blocking=True)
+                index, weight = self._mfm_tokens(batch, dev)
                 tp = t_g["patches"].flatten(0, 2).index_select(0, index)
                 t_probs_p = self._targets("mfm", self.teacher_heads["mfm"](tp), teacher_temp,
                                           valid=weight > 0)
