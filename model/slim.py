@@ -51,6 +51,29 @@ class SLiMConfig:
         return cls(**{"encoder": EncoderConfig.tiny(), "head": HeadConfig.tiny(), **overrides})
 
 
+#: Rows of one MFM-head call in the eager step on a CPU (`SLiM.loss_parts`, per view): the
+#: masked tokens of a view (a data-dependent number) go through the heads in chunks of
+#: this many rows, the last one padded with weight-0 rows, so every step allocates
+#: tensors of the same sizes and glibc's heap reuses its free chunks instead of growing
+#: by ~10 MB a step (docs/internals.md "Memory (CPU)"). 512: ~6 % padding rows on a
+#: cpu-demo view's ~4,500 tokens, at the speed of the exact-size step (measured there).
+CPU_MFM_CHUNK = 512
+
+
+def _list_chunks(keep: torch.Tensor, chunk: int):
+    """Fixed-size chunks over the kept entries of a token list: yields (positions int64
+    [chunk] into the list, ok bool [chunk]) covering the positions where `keep` (bool [U],
+    U >= 1) is True, in list order; `ok` is False on the padding that fills the last chunk
+    (its position repeats a valid one). At least one chunk, all padding when nothing is
+    kept. Reads one count back to the host (eager only)."""
+    n = int(keep.sum())
+    order = torch.argsort((~keep).to(torch.uint8), stable=True)         # kept positions first
+    steps = torch.arange(chunk, device=keep.device)
+    for c in range(max(1, -(-n // chunk))):
+        p = c * chunk + steps
+        yield order.index_select(0, p.clamp(max=keep.shape[0] - 1)), p < n
+
+
 def _views_first(x: torch.Tensor) -> torch.Tensor:
     """[B, n, ...] -> [n * B, ...], view-major (row v * B + b), so each view is a contiguous block."""
     return x.transpose(0, 1).flatten(0, 1)
@@ -216,7 +239,7 @@ class SLiM(nn.Module):
 
     def forward_backward(self, batch: dict, teacher_temp: float | torch.Tensor,
                          autocast: contextlib.AbstractContextManager | None = None,
-                         per_view: bool = True) -> dict[str, torch.Tensor]:
+                         per_view: bool = True, mfm_chunk: int | None = None) -> dict[str, torch.Tensor]:
         """The gradient of `forward_loss(batch, teacher_temp)["loss"]`, accumulated into the
         student's and heads' `.grad` one student pass at a time: the loss is a sum of one
         term per student pass (`loss_parts(per_view=True)`: each global view, then each
@@ -225,7 +248,8 @@ class SLiM(nn.Module):
         pass's activations are alive at a time (cpu-demo: ~155 MB for a global view's
         pass instead of ~530 MB for the whole step's graph).
         autocast: a (re-enterable) context manager wrapping each forward part, e.g. the
-        step's `torch.autocast` (None: none). Returns the same dict as `forward_loss`,
+        step's `torch.autocast` (None: none). mfm_chunk: see `loss_parts`. Returns the
+        same dict as `forward_loss`,
         every value detached ("loss" included). Eager single-process training only: a
         DDP module expects one backward per forward, and torch.compile takes
         `forward_loss` whole; the per-view split's MFM token selection has a
@@ -250,12 +274,29 @@ class SLiM(nn.Module):
                 if part.requires_grad:    # (a part of weight 0 has no graph)
                     part.backward()
                 yield part.detach(), values
-        out, parts = self._sum_parts(backward_each(self.loss_parts(batch, teacher_temp, per_view=per_view)))
+        out, parts = self._sum_parts(backward_each(
+            self.loss_parts(batch, teacher_temp, per_view=per_view, mfm_chunk=mfm_chunk)))
         total = None
         for part in parts:
             total = part if total is None else total + part
         out["loss"] = total
         return out
+
+    @torch.no_grad()
+    def _teacher_mfm_logits(self, patches: torch.Tensor, index: torch.Tensor, weight: torch.Tensor,
+                            chunk: int) -> torch.Tensor:
+        """The teacher MFM head's scores [U, K] of the listed tokens (`_mfm_tokens`), run in
+        chunks of `chunk` rows over the listed ones only (weight > 0; the padding rows of
+        the list are not computed and stay 0: `valid` leaves them out of the targets).
+        patches: the teacher's patch tokens [rows, D], flat as the index counts them."""
+        out = None
+        u = index.shape[0]
+        for pos, ok in _list_chunks(weight > 0, chunk):
+            y = self.teacher_heads["mfm"](patches.index_select(0, index.index_select(0, pos)))
+            if out is None:                  # one spare row takes the padding's writes
+                out = y.new_zeros(u + 1, y.shape[1])
+            out.index_copy_(0, torch.where(ok, pos, u), y)
+        return out[:u]
 
     @staticmethod
     def _sum_parts(parts) -> tuple[dict, list]:
@@ -267,18 +308,28 @@ class SLiM(nn.Module):
                 out[k] = v if k not in out or k in ("glcl_terms", "masked_tokens") else out[k] + v
         return out, losses
 
-    def loss_parts(self, batch: dict, teacher_temp: float | torch.Tensor, per_view: bool = False):
+    def loss_parts(self, batch: dict, teacher_temp: float | torch.Tensor, per_view: bool = False,
+                   mfm_chunk: int | None = None):
         """Yields (loss part with its graph, {name: detached value}) once per student pass:
         the global views (both at once, or each alone when `per_view`), then one per
         local scale. The parts sum to the loss of `forward_loss` and their values to its
         "mfm", "glcl" and "koleo" (the GLCL mean over terms, KoLeo's sum over the global
         views and MFM's weighted sum over tokens are split by view); the first part also
         carries "glcl_terms" and "masked_tokens". The teacher runs first (no gradient),
-        so a part's activations can be freed before the next pass. per_view selects each
-        view's MFM tokens with a boolean mask (a data-dependent size: eager only)."""
+        so a part's activations can be freed before the next pass.
+        per_view selects each view's MFM tokens, a data-dependent number (eager only):
+        mfm_chunk > 0 runs the MFM heads on them in chunks of that many rows (fixed sizes:
+        the student's last chunk padded with weight-0 rows, the teacher's head only on the
+        listed tokens, its padding rows' logits 0 and left out by `valid` as before);
+        0 selects them with a boolean mask in one call (an exact, changing size); None:
+        CPU_MFM_CHUNK on a CPU (fixed sizes keep glibc's heap from growing), 0 elsewhere.
+        The loss is the same up to float rounding (tests/test_model_memory.py)."""
         cfg = self.cfg
         dev, b, gx, gm = self._global_views(batch)
         do_glcl, do_mfm = cfg.glcl_weight > 0, cfg.mfm_weight > 0
+        chunk = 0
+        if per_view and do_mfm:
+            chunk = (CPU_MFM_CHUNK if dev.type == "cpu" else 0) if mfm_chunk is None else int(mfm_chunk)
         with torch.no_grad():
             t_g = self.teacher(gx)
             if do_glcl:
@@ -286,9 +337,13 @@ class SLiM(nn.Module):
                 t_probs = self._targets("glcl", t_logits, teacher_temp).view(2, b, -1)
             if do_mfm:
                 index, weight = self._mfm_tokens(batch, dev)
-                tp = t_g["patches"].flatten(0, 2).index_select(0, index)
-                t_probs_p = self._targets("mfm", self.teacher_heads["mfm"](tp), teacher_temp,
-                                          valid=weight > 0)
+                chunk = chunk if index.shape[0] > 0 else 0
+                if chunk:
+                    tp = self._teacher_mfm_logits(t_g["patches"].flatten(0, 2), index, weight, chunk)
+                else:
+                    tp = self.teacher_heads["mfm"](t_g["patches"].flatten(0, 2).index_select(0, index))
+                t_probs_p = self._targets("mfm", tp, teacher_temp, valid=weight > 0)
+                del tp
         del t_g
         # GLCL terms: the two globals, then every local view (view 0 targets anchor 1 and
         # view 1 anchor 0; each local view its anchor, data kept on the device).
@@ -312,13 +367,24 @@ class SLiM(nn.Module):
                 values["glcl"] = glcl.detach()
                 loss = loss + cfg.glcl_weight * glcl
             if do_mfm:
-                idx, w, tgt = index, weight, t_probs_p
+                sp = s_g["patches"].flatten(0, 2)                             # [n_v * B * N, D]
                 if per_view:                          # this view's tokens: flat rows of its block
                     lo = first * b * tokens
-                    keep = (idx >= lo) & (idx < lo + b * tokens) & (w > 0)
-                    idx, w, tgt = idx[keep] - lo, w[keep], tgt[keep]
-                sp = s_g["patches"].flatten(0, 2).index_select(0, idx)        # [U, D]
-                mfm = mfm_loss(tgt, self.heads["mfm"](sp), w, cfg.student_temp)
+                    keep = (index >= lo) & (index < lo + b * tokens) & (weight > 0)
+                    if chunk:
+                        mfm = zero
+                        for pos, ok in _list_chunks(keep, chunk):
+                            rows = torch.where(ok, index.index_select(0, pos) - lo, 0)
+                            mfm = mfm + mfm_loss(t_probs_p.index_select(0, pos),
+                                                 self.heads["mfm"](sp.index_select(0, rows)),
+                                                 torch.where(ok, weight.index_select(0, pos), 0.0),
+                                                 cfg.student_temp)
+                    else:
+                        mfm = mfm_loss(t_probs_p[keep], self.heads["mfm"](sp.index_select(0, index[keep] - lo)),
+                                       weight[keep], cfg.student_temp)
+                else:
+                    mfm = mfm_loss(t_probs_p, self.heads["mfm"](sp.index_select(0, index)), weight,
+                                   cfg.student_temp)
                 values["mfm"] = mfm.detach()
                 loss = loss + cfg.mfm_weight * mfm
             if cfg.koleo_weight > 0:
