@@ -51,27 +51,32 @@ class SLiMConfig:
         return cls(**{"encoder": EncoderConfig.tiny(), "head": HeadConfig.tiny(), **overrides})
 
 
-#: Rows of one MFM-head call in the eager step on a CPU (`SLiM.loss_parts`, per view): the
-#: masked tokens of a view (a data-dependent number) go through the heads in chunks of
-#: this many rows, the last one padded with weight-0 rows, so every step allocates
-#: tensors of the same sizes and glibc's heap reuses its free chunks instead of growing
-#: by ~10 MB a step (docs/internals.md "Memory (CPU)"). 512: ~6 % padding rows on a
-#: cpu-demo view's ~4,500 tokens, at the speed of the exact-size step (measured there).
+#: Rows of the MFM head's later calls in the eager step on a CPU (`SLiM.loss_parts`, per
+#: view). A view's masked tokens (a number that changes every step) go through the
+#: student's MFM head in calls of fixed sizes: first the largest multiple of this not above
+#: half the view's tokens (every preset masks at least half: mask_ratio from 0.5), then
+#: calls of this many rows, the last one padded with weight-0 rows. Every step then
+#: allocates the same sizes and glibc's heap reuses the blocks a step frees instead of
+#: growing by ~10 MB a step (docs/internals.md "Memory (CPU)"). cpu-demo: 3,072 + 3 x 512
+#: rows for a view's ~4,500 masked tokens (~6 % padding rows, 4 calls instead of 1).
 CPU_MFM_CHUNK = 512
 
 
-def _list_chunks(keep: torch.Tensor, chunk: int):
+def _list_chunks(keep: torch.Tensor, chunk: int, first: int = 0):
     """Fixed-size chunks over the kept entries of a token list: yields (positions int64
-    [chunk] into the list, ok bool [chunk]) covering the positions where `keep` (bool [U],
-    U >= 1) is True, in list order; `ok` is False on the padding that fills the last chunk
-    (its position repeats a valid one). At least one chunk, all padding when nothing is
-    kept. Reads one count back to the host (eager only)."""
+    [size] into the list, ok bool [size]) covering, in list order, the positions where
+    `keep` (bool [U], U >= 1) is True: a first chunk of `first` rows when first > 0, then
+    chunks of `chunk` rows. `ok` is False on the padding that fills the last chunk (its
+    position repeats a kept one). At least one chunk, all padding when nothing is kept.
+    Reads one count back to the host (eager only)."""
     n = int(keep.sum())
     order = torch.argsort((~keep).to(torch.uint8), stable=True)         # kept positions first
-    steps = torch.arange(chunk, device=keep.device)
-    for c in range(max(1, -(-n // chunk))):
-        p = c * chunk + steps
+    steps = torch.arange(max(first, chunk), device=keep.device)
+    start, size = 0, first if first > 0 else chunk
+    while start == 0 or start < n:
+        p = start + steps[:size]
         yield order.index_select(0, p.clamp(max=keep.shape[0] - 1)), p < n
+        start, size = start + size, chunk
 
 
 def _views_first(x: torch.Tensor) -> torch.Tensor:
@@ -282,22 +287,6 @@ class SLiM(nn.Module):
         out["loss"] = total
         return out
 
-    @torch.no_grad()
-    def _teacher_mfm_logits(self, patches: torch.Tensor, index: torch.Tensor, weight: torch.Tensor,
-                            chunk: int) -> torch.Tensor:
-        """The teacher MFM head's scores [U, K] of the listed tokens (`_mfm_tokens`), run in
-        chunks of `chunk` rows over the listed ones only (weight > 0; the padding rows of
-        the list are not computed and stay 0: `valid` leaves them out of the targets).
-        patches: the teacher's patch tokens [rows, D], flat as the index counts them."""
-        out = None
-        u = index.shape[0]
-        for pos, ok in _list_chunks(weight > 0, chunk):
-            y = self.teacher_heads["mfm"](patches.index_select(0, index.index_select(0, pos)))
-            if out is None:                  # one spare row takes the padding's writes
-                out = y.new_zeros(u + 1, y.shape[1])
-            out.index_copy_(0, torch.where(ok, pos, u), y)
-        return out[:u]
-
     @staticmethod
     def _sum_parts(parts) -> tuple[dict, list]:
         """({name: sum of the parts' values}, [the parts' losses]) of `loss_parts`."""
@@ -318,12 +307,12 @@ class SLiM(nn.Module):
         carries "glcl_terms" and "masked_tokens". The teacher runs first (no gradient),
         so a part's activations can be freed before the next pass.
         per_view selects each view's MFM tokens, a data-dependent number (eager only):
-        mfm_chunk > 0 runs the MFM heads on them in chunks of that many rows (fixed sizes:
-        the student's last chunk padded with weight-0 rows, the teacher's head only on the
-        listed tokens, its padding rows' logits 0 and left out by `valid` as before);
-        0 selects them with a boolean mask in one call (an exact, changing size); None:
-        CPU_MFM_CHUNK on a CPU (fixed sizes keep glibc's heap from growing), 0 elsewhere.
-        The loss is the same up to float rounding (tests/test_model_memory.py)."""
+        mfm_chunk > 0 runs the student's MFM head on them in calls of fixed sizes (the
+        largest multiple of mfm_chunk up to half the view's tokens, then mfm_chunk rows,
+        the last call padded with weight-0 rows; CPU_MFM_CHUNK); 0 selects them with a
+        boolean mask for one call of the exact, changing size; None: CPU_MFM_CHUNK on a
+        CPU (fixed sizes keep glibc's heap from growing), 0 elsewhere. The loss is the same
+        up to float rounding (tests/test_model_memory.py)."""
         cfg = self.cfg
         dev, b, gx, gm = self._global_views(batch)
         do_glcl, do_mfm = cfg.glcl_weight > 0, cfg.mfm_weight > 0
@@ -338,12 +327,9 @@ class SLiM(nn.Module):
             if do_mfm:
                 index, weight = self._mfm_tokens(batch, dev)
                 chunk = chunk if index.shape[0] > 0 else 0
-                if chunk:
-                    tp = self._teacher_mfm_logits(t_g["patches"].flatten(0, 2), index, weight, chunk)
-                else:
-                    tp = self.teacher_heads["mfm"](t_g["patches"].flatten(0, 2).index_select(0, index))
-                t_probs_p = self._targets("mfm", tp, teacher_temp, valid=weight > 0)
-                del tp
+                tp = t_g["patches"].flatten(0, 2).index_select(0, index)
+                t_probs_p = self._targets("mfm", self.teacher_heads["mfm"](tp), teacher_temp,
+                                          valid=weight > 0)
         del t_g
         # GLCL terms: the two globals, then every local view (view 0 targets anchor 1 and
         # view 1 anchor 0; each local view its anchor, data kept on the device).
@@ -373,7 +359,8 @@ class SLiM(nn.Module):
                     keep = (index >= lo) & (index < lo + b * tokens) & (weight > 0)
                     if chunk:
                         mfm = zero
-                        for pos, ok in _list_chunks(keep, chunk):
+                        first = chunk * (b * tokens // (2 * chunk))
+                        for pos, ok in _list_chunks(keep, chunk, first):
                             rows = torch.where(ok, index.index_select(0, pos) - lo, 0)
                             mfm = mfm + mfm_loss(t_probs_p.index_select(0, pos),
                                                  self.heads["mfm"](sp.index_select(0, rows)),
