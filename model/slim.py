@@ -59,7 +59,16 @@ class SLiMConfig:
 #: allocates the same sizes and glibc's heap reuses the blocks a step frees instead of
 #: growing by ~10 MB a step (docs/internals.md "Memory (CPU)"). cpu-demo: 3,072 + 3 x 512
 #: rows for a view's ~4,500 masked tokens (~6 % padding rows, 4 calls instead of 1).
+#: Smaller batches use smaller calls (`cpu_mfm_chunk`).
 CPU_MFM_CHUNK = 512
+
+
+def cpu_mfm_chunk(view_tokens: int) -> int:
+    """Rows of the later MFM-head calls on a CPU for a view of `view_tokens` tokens (batch
+    x tokens per view): CPU_MFM_CHUNK, or the largest power of two up to an eighth of the
+    view's tokens when that is smaller (the paper preset at batch 4 on a CPU: 64 rows for
+    ~560 masked tokens, whose head output is 65,536 wide: padding there costs memory)."""
+    return min(CPU_MFM_CHUNK, 1 << max(0, (int(view_tokens) // 8).bit_length() - 1))
 
 
 def _list_chunks(keep: torch.Tensor, chunk: int, first: int = 0):
@@ -310,15 +319,17 @@ class SLiM(nn.Module):
         mfm_chunk > 0 runs the student's MFM head on them in calls of fixed sizes (the
         largest multiple of mfm_chunk up to half the view's tokens, then mfm_chunk rows,
         the last call padded with weight-0 rows; CPU_MFM_CHUNK); 0 selects them with a
-        boolean mask for one call of the exact, changing size; None: CPU_MFM_CHUNK on a
+        boolean mask for one call of the exact, changing size; None: `cpu_mfm_chunk` on a
         CPU (fixed sizes keep glibc's heap from growing), 0 elsewhere. The loss is the same
         up to float rounding (tests/test_model_memory.py)."""
         cfg = self.cfg
         dev, b, gx, gm = self._global_views(batch)
         do_glcl, do_mfm = cfg.glcl_weight > 0, cfg.mfm_weight > 0
+        tokens = gm.shape[1]
         chunk = 0
         if per_view and do_mfm:
-            chunk = (CPU_MFM_CHUNK if dev.type == "cpu" else 0) if mfm_chunk is None else int(mfm_chunk)
+            chunk = int(mfm_chunk) if mfm_chunk is not None else (
+                cpu_mfm_chunk(b * tokens) if dev.type == "cpu" else 0)
         with torch.no_grad():
             t_g = self.teacher(gx)
             if do_glcl:
@@ -335,7 +346,6 @@ class SLiM(nn.Module):
         # view 1 anchor 0; each local view its anchor, data kept on the device).
         scales = [s for s in batch.get("locals", []) if s["x"].shape[1] > 0] if do_glcl else []
         n_terms = 2 + sum(s["x"].shape[1] for s in scales)
-        tokens = gm.shape[1]
         counts = {"glcl_terms": torch.tensor(n_terms if do_glcl else 0), "masked_tokens": gm.sum()}
 
         for first, n_v in ((0, 1), (1, 1)) if per_view else ((0, 2),):
@@ -359,8 +369,8 @@ class SLiM(nn.Module):
                     keep = (index >= lo) & (index < lo + b * tokens) & (weight > 0)
                     if chunk:
                         mfm = zero
-                        first = chunk * (b * tokens // (2 * chunk))
-                        for pos, ok in _list_chunks(keep, chunk, first):
+                        half = chunk * (b * tokens // (2 * chunk))    # the first call's rows
+                        for pos, ok in _list_chunks(keep, chunk, half):
                             rows = torch.where(ok, index.index_select(0, pos) - lo, 0)
                             mfm = mfm + mfm_loss(t_probs_p.index_select(0, pos),
                                                  self.heads["mfm"](sp.index_select(0, rows)),

@@ -66,9 +66,9 @@ def test_backward_per_student_pass_gives_the_gradient_of_the_whole_loss(padded, 
     student pass at a time: the gradient, the losses and the EMA inputs are those of
     forward_loss + one backward, and no part (one global view's pass, or one local
     scale's) keeps more than ~45 % of the whole graph's saved activations. The same
-    whether a view's MFM tokens go through the heads in one exact-size call (chunk 0) or
-    in fixed-size chunks (7 rows: many chunks, the last one padded; None: the CPU
-    default, 512 rows, one chunk here)."""
+    whether a view's MFM tokens go through the student's head in one exact-size call
+    (chunk 0) or in calls of fixed sizes (chunk 7: a 196-row call, then ~20 7-row ones,
+    the last padded; None: the CPU default, here one padded 192-row call)."""
     from slim.model.slim import SLiM, SLiMConfig
     batch = _two_scale_batch()
     if chunk:    # most tokens masked, as in pretraining: a 196-row call, then 7-row ones
