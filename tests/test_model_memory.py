@@ -193,7 +193,7 @@ def test_cpu_step_sizes_do_not_depend_on_how_many_tokens_are_masked(one_thread):
     listed tokens only): glibc's heap then reuses the chunks a step frees, instead of
     growing by ~10 MB a step (3.2 GB at the end of `make demo` before; docs/internals.md
     "Memory (CPU)"). The exact-size selection (chunk 0) would not."""
-    from slim.model.slim import CPU_MFM_CHUNK, SLiM, SLiMConfig
+    from slim.model.slim import CPU_MFM_CHUNK, SLiM, SLiMConfig, cpu_mfm_chunk
     from slim.pipeline.collate import add_mfm_index
     from slim.pipeline.config import PipelineConfig
     batches = []
@@ -210,4 +210,7 @@ def test_cpu_step_sizes_do_not_depend_on_how_many_tokens_are_masked(one_thread):
     exact = [_step_shapes(model, b, 0) for b in batches]
     assert exact[0] != exact[1]                       # the guard can fail
     assert CPU_MFM_CHUNK > 0
+    # cpu-demo (batch 32, 200 tokens a view, 256 prototypes): 512-row calls; the paper
+    # head (65,536 prototypes) at batch 4: one exact call (its scores are mmapped anyway)
+    assert cpu_mfm_chunk(32 * 200, 256) == 512 and cpu_mfm_chunk(4 * 200, 65536) == 0
     assert _step_shapes(model, batches[0], None) == _step_shapes(model, batches[1], None)
