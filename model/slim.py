@@ -51,6 +51,52 @@ class SLiMConfig:
         return cls(**{"encoder": EncoderConfig.tiny(), "head": HeadConfig.tiny(), **overrides})
 
 
+#: Rows of the MFM head's later calls in the eager step on a CPU (`SLiM.loss_parts`, per
+#: view). A view's masked tokens (a number that changes every step) go through the
+#: student's MFM head in calls of fixed sizes: first the largest multiple of this not above
+#: half the view's tokens (every preset masks at least half: mask_ratio from 0.5), then
+#: calls of this many rows, the last one padded with weight-0 rows. Every step then
+#: allocates the same sizes and glibc's heap reuses the blocks a step frees instead of
+#: growing by ~10 MB a step (docs/internals.md "Memory (CPU)"). cpu-demo: 3,072 + 3 x 512
+#: rows for a view's ~4,500 masked tokens (~6 % padding rows, 4 calls instead of 1).
+#: Smaller batches use smaller calls, wide heads one exact call (`cpu_mfm_chunk`).
+CPU_MFM_CHUNK = 512
+
+#: glibc's largest dynamic mmap threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX, 32 MiB,
+#: mallopt(3)): a block at least this large is always mapped on its own and unmapped when
+#: freed, so its size changing from step to step does not fragment the heap.
+GLIBC_MMAP_MAX = 32 * 2**20
+
+
+def cpu_mfm_chunk(view_tokens: int, prototypes: int) -> int:
+    """Rows of the later MFM-head calls on a CPU for a view of `view_tokens` tokens (batch
+    x tokens per view) and a head of `prototypes` outputs: CPU_MFM_CHUNK, or the largest
+    power of two up to an eighth of the view's tokens when that is smaller; 0 (one
+    exact-size call) when the head's float32 scores for half the view's tokens already
+    reach GLIBC_MMAP_MAX (the paper preset: 65,536 prototypes; measured at batch 4 on a
+    CPU, fixed-size calls raised its peak: 2,843 against 2,437 MB in step 1)."""
+    if (int(view_tokens) // 2) * int(prototypes) * 4 >= GLIBC_MMAP_MAX:
+        return 0
+    return min(CPU_MFM_CHUNK, 1 << max(0, (int(view_tokens) // 8).bit_length() - 1))
+
+
+def _list_chunks(keep: torch.Tensor, chunk: int, first: int = 0):
+    """Fixed-size chunks over the kept entries of a token list: yields (positions int64
+    [size] into the list, ok bool [size]) covering, in list order, the positions where
+    `keep` (bool [U], U >= 1) is True: a first chunk of `first` rows when first > 0, then
+    chunks of `chunk` rows. `ok` is False on the padding that fills the last chunk (its
+    position repeats a kept one). At least one chunk, all padding when nothing is kept.
+    Reads one count back to the host (eager only)."""
+    n = int(keep.sum())
+    order = torch.argsort((~keep).to(torch.uint8), stable=True)         # kept positions first
+    steps = torch.arange(max(first, chunk), device=keep.device)
+    start, size = 0, first if first > 0 else chunk
+    while start == 0 or start < n:
+        p = start + steps[:size]
+        yield order.index_select(0, p.clamp(max=keep.shape[0] - 1)), p < n
+        start, size = start + size, chunk
+
+
 def _views_first(x: torch.Tensor) -> torch.Tensor:
     """[B, n, ...] -> [n * B, ...], view-major (row v * B + b), so each view is a contiguous block."""
     return x.transpose(0, 1).flatten(0, 1)
@@ -216,7 +262,7 @@ class SLiM(nn.Module):
 
     def forward_backward(self, batch: dict, teacher_temp: float | torch.Tensor,
                          autocast: contextlib.AbstractContextManager | None = None,
-                         per_view: bool = True) -> dict[str, torch.Tensor]:
+                         per_view: bool = True, mfm_chunk: int | None = None) -> dict[str, torch.Tensor]:
         """The gradient of `forward_loss(batch, teacher_temp)["loss"]`, accumulated into the
         student's and heads' `.grad` one student pass at a time: the loss is a sum of one
         term per student pass (`loss_parts(per_view=True)`: each global view, then each
@@ -225,7 +271,8 @@ class SLiM(nn.Module):
         pass's activations are alive at a time (cpu-demo: ~155 MB for a global view's
         pass instead of ~530 MB for the whole step's graph).
         autocast: a (re-enterable) context manager wrapping each forward part, e.g. the
-        step's `torch.autocast` (None: none). Returns the same dict as `forward_loss`,
+        step's `torch.autocast` (None: none). mfm_chunk: see `loss_parts`. Returns the
+        same dict as `forward_loss`,
         every value detached ("loss" included). Eager single-process training only: a
         DDP module expects one backward per forward, and torch.compile takes
         `forward_loss` whole; the per-view split's MFM token selection has a
@@ -250,7 +297,8 @@ class SLiM(nn.Module):
                 if part.requires_grad:    # (a part of weight 0 has no graph)
                     part.backward()
                 yield part.detach(), values
-        out, parts = self._sum_parts(backward_each(self.loss_parts(batch, teacher_temp, per_view=per_view)))
+        out, parts = self._sum_parts(backward_each(
+            self.loss_parts(batch, teacher_temp, per_view=per_view, mfm_chunk=mfm_chunk)))
         total = None
         for part in parts:
             total = part if total is None else total + part
@@ -267,18 +315,30 @@ class SLiM(nn.Module):
                 out[k] = v if k not in out or k in ("glcl_terms", "masked_tokens") else out[k] + v
         return out, losses
 
-    def loss_parts(self, batch: dict, teacher_temp: float | torch.Tensor, per_view: bool = False):
+    def loss_parts(self, batch: dict, teacher_temp: float | torch.Tensor, per_view: bool = False,
+                   mfm_chunk: int | None = None):
         """Yields (loss part with its graph, {name: detached value}) once per student pass:
         the global views (both at once, or each alone when `per_view`), then one per
         local scale. The parts sum to the loss of `forward_loss` and their values to its
         "mfm", "glcl" and "koleo" (the GLCL mean over terms, KoLeo's sum over the global
         views and MFM's weighted sum over tokens are split by view); the first part also
         carries "glcl_terms" and "masked_tokens". The teacher runs first (no gradient),
-        so a part's activations can be freed before the next pass. per_view selects each
-        view's MFM tokens with a boolean mask (a data-dependent size: eager only)."""
+        so a part's activations can be freed before the next pass.
+        per_view selects each view's MFM tokens, a data-dependent number (eager only):
+        mfm_chunk > 0 runs the student's MFM head on them in calls of fixed sizes (the
+        largest multiple of mfm_chunk up to half the view's tokens, then mfm_chunk rows,
+        the last call padded with weight-0 rows; CPU_MFM_CHUNK); 0 selects them with a
+        boolean mask for one call of the exact, changing size; None: `cpu_mfm_chunk` on a
+        CPU (fixed sizes keep glibc's heap from growing), 0 elsewhere. The loss is the same
+        up to float rounding (tests/test_model_memory.py)."""
         cfg = self.cfg
         dev, b, gx, gm = self._global_views(batch)
         do_glcl, do_mfm = cfg.glcl_weight > 0, cfg.mfm_weight > 0
+        tokens = gm.shape[1]
+        chunk = 0
+        if per_view and do_mfm:
+            chunk = int(mfm_chunk) if mfm_chunk is not None else (
+                cpu_mfm_chunk(b * tokens, cfg.head.prototypes) if dev.type == "cpu" else 0)
         with torch.no_grad():
             t_g = self.teacher(gx)
             if do_glcl:
@@ -286,6 +346,7 @@ class SLiM(nn.Module):
                 t_probs = self._targets("glcl", t_logits, teacher_temp).view(2, b, -1)
             if do_mfm:
                 index, weight = self._mfm_tokens(batch, dev)
+                chunk = chunk if index.shape[0] > 0 else 0
                 tp = t_g["patches"].flatten(0, 2).index_select(0, index)
                 t_probs_p = self._targets("mfm", self.teacher_heads["mfm"](tp), teacher_temp,
                                           valid=weight > 0)
@@ -294,7 +355,6 @@ class SLiM(nn.Module):
         # view 1 anchor 0; each local view its anchor, data kept on the device).
         scales = [s for s in batch.get("locals", []) if s["x"].shape[1] > 0] if do_glcl else []
         n_terms = 2 + sum(s["x"].shape[1] for s in scales)
-        tokens = gm.shape[1]
         counts = {"glcl_terms": torch.tensor(n_terms if do_glcl else 0), "masked_tokens": gm.sum()}
 
         for first, n_v in ((0, 1), (1, 1)) if per_view else ((0, 2),):
@@ -312,13 +372,25 @@ class SLiM(nn.Module):
                 values["glcl"] = glcl.detach()
                 loss = loss + cfg.glcl_weight * glcl
             if do_mfm:
-                idx, w, tgt = index, weight, t_probs_p
+                sp = s_g["patches"].flatten(0, 2)                             # [n_v * B * N, D]
                 if per_view:                          # this view's tokens: flat rows of its block
                     lo = first * b * tokens
-                    keep = (idx >= lo) & (idx < lo + b * tokens) & (w > 0)
-                    idx, w, tgt = idx[keep] - lo, w[keep], tgt[keep]
-                sp = s_g["patches"].flatten(0, 2).index_select(0, idx)        # [U, D]
-                mfm = mfm_loss(tgt, self.heads["mfm"](sp), w, cfg.student_temp)
+                    keep = (index >= lo) & (index < lo + b * tokens) & (weight > 0)
+                    if chunk:
+                        mfm = zero
+                        half = chunk * (b * tokens // (2 * chunk))    # the first call's rows
+                        for pos, ok in _list_chunks(keep, chunk, half):
+                            rows = torch.where(ok, index.index_select(0, pos) - lo, 0)
+                            mfm = mfm + mfm_loss(t_probs_p.index_select(0, pos),
+                                                 self.heads["mfm"](sp.index_select(0, rows)),
+                                                 torch.where(ok, weight.index_select(0, pos), 0.0),
+                                                 cfg.student_temp)
+                    else:
+                        mfm = mfm_loss(t_probs_p[keep], self.heads["mfm"](sp.index_select(0, index[keep] - lo)),
+                                       weight[keep], cfg.student_temp)
+                else:
+                    mfm = mfm_loss(t_probs_p, self.heads["mfm"](sp.index_select(0, index)), weight,
+                                   cfg.student_temp)
                 values["mfm"] = mfm.detach()
                 loss = loss + cfg.mfm_weight * mfm
             if cfg.koleo_weight > 0:
