@@ -58,3 +58,26 @@ def test_table_names_the_view_normalisation_when_used():
          "supervised_s": 131, "total_s": 597}
     assert "ingest --view full" in nwucla.table_markdown(f)
     assert "--view" not in nwucla.table_markdown({**f, "view": "none"})
+
+
+def test_table_names_the_pooled_features():
+    """The pooling (--pool) is the same for both encoders and the table says which."""
+    f = {"benchmark": "xview", "train_samples": 1020, "test_samples": 464, "layout": "kinect_v1_20",
+         "preset": "cpu-real", "view": "full", "pretrain_steps": 600, "global_batch": 32, "pool": "cls",
+         "short_run": False, "random_retrieval_k1": 53.0, "random_linear": 63.8,
+         "pretrained_retrieval_k1": 56.0, "pretrained_linear": 60.3, "ingest_s": 6, "pretrain_s": 414,
+         "eval_s": 46, "supervised_s": 131, "total_s": 597}
+    assert ", features cls" in nwucla.table_markdown(f)
+    assert "features" not in nwucla.table_markdown({k: v for k, v in f.items() if k != "pool"})
+
+
+def test_curve_table_orders_steps_and_lists_every_pooling():
+    from benchmarks.realcurve import curve_table
+    pt = {"cls+mean.val_knn": 40.0, "cls+mean.val_linear": 60.0, "cls.val_knn": 38.0, "cls.val_linear": 55.0}
+    curve = {"run": "r", "steps": 200, "seed": 0, "pools": ["cls", "cls+mean"],
+             "points": {"200:teacher": {k: v + 10 for k, v in pt.items()}, "0:random": pt,
+                        "100:teacher": {k: v + 5 for k, v in pt.items()}}}
+    rows = [r for r in curve_table(curve).splitlines() if r.startswith("| ") and r[2].isdigit()]
+    assert [r.split(" | ")[0] for r in rows] == ["| 0", "| 100", "| 200"]
+    assert rows[0] == "| 0 | random | 38.0 | 55.0 | 40.0 | 60.0 |"
+    assert rows[2] == "| 200 | teacher | 48.0 | 65.0 | 50.0 | 70.0 |"
