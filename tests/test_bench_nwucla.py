@@ -81,3 +81,31 @@ def test_curve_table_orders_steps_and_lists_every_pooling():
     assert [r.split(" | ")[0] for r in rows] == ["| 0", "| 100", "| 200"]
     assert rows[0] == "| 0 | random | 38.0 | 55.0 | 40.0 | 60.0 |"
     assert rows[2] == "| 200 | teacher | 48.0 | 65.0 | 50.0 | 70.0 |"
+
+
+def test_both_encoders_are_pooled_alike(tmp_path, monkeypatch):
+    """--pool reaches retrieval and linear of the pretrained and the random encoder alike."""
+    from slim.eval import api
+    from slim.train.config import resolve, to_toml
+
+    calls = []
+
+    def fake_pretrain(data, run, preset, sets, log):
+        run.mkdir(parents=True)
+        (run / "run.json").write_text('{"total_steps": 600}')
+        (run / "config.toml").write_text(to_toml(resolve("cpu-real")))
+
+    def fake(kind):
+        def call(run, **kw):
+            calls.append((kind, kw["encoder"], kw["pool"]))
+            return {"metrics": {"top1": 50.0, "val_top1": 40.0}, "eval_len": 32}
+        return call
+
+    monkeypatch.setattr(nwucla, "_pretrain", fake_pretrain)
+    monkeypatch.setattr(api, "retrieval", fake("retrieval"))
+    monkeypatch.setattr(api, "linear", fake("linear"))
+    f = nwucla.run_seed(tmp_path, {}, tmp_path, "cpu-real", 1, None, 10, "full", log=lambda s: None,
+                        supervised=False, pool="cls")
+    assert sorted(calls) == [("linear", "random:1", "cls"), ("linear", "trained", "cls"),
+                             ("retrieval", "random:1", "cls"), ("retrieval", "trained", "cls")]
+    assert f["margin_linear"] == 0.0 and f["pretrain_steps"] == 600
