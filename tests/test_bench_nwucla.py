@@ -6,6 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
+
 from benchmarks import nwucla  # noqa: E402
 
 
@@ -109,3 +111,33 @@ def test_both_encoders_are_pooled_alike(tmp_path, monkeypatch):
     assert sorted(calls) == [("linear", "random:1", "cls"), ("linear", "trained", "cls"),
                              ("retrieval", "random:1", "cls"), ("retrieval", "trained", "cls")]
     assert f["margin_linear"] == 0.0 and f["pretrain_steps"] == 600
+
+
+def test_curve_reads_teacher_and_student_of_every_kept_checkpoint(tmp_path):
+    """benchmarks/realcurve.py scores each checkpoint's teacher: the same weights the run
+    exports as encoder.pt at that step; the student is the other encoder of the pair."""
+    from rich.console import Console
+    from test_train_helpers import fake_source
+
+    from benchmarks.realcurve import checkpoint_encoders
+    from slim.model.io import load_encoder
+    from slim.train import config as C
+    from slim.train.checkpoint import export_encoder, list_checkpoints
+    from slim.train.configtools import parse_set
+    from slim.train.trainer import pretrain
+
+    cfg = C.resolve("cpu-smoke", cli_overrides=parse_set(
+        ["schedule.epochs=2", "schedule.epoch_steps=2", "run.threads=1", "checkpoint.every_steps=2",
+         "checkpoint.keep_last=5"]))
+    run = tmp_path / "run"
+    pretrain(cfg, data_dir=tmp_path, benchmark="xsub", run_dir=run, batch_source=fake_source(),
+             console=Console(quiet=True))
+    steps = [s for s, _ in list_checkpoints(run)]
+    assert steps == [2, 4]
+    first, last = (checkpoint_encoders(p) for _, p in list_checkpoints(run))
+    exported, _ = load_encoder(export_encoder(run))
+    for k, v in exported.state_dict().items():
+        assert torch.equal(last["teacher"].state_dict()[k], v), k
+    moved = lambda a, b: any(not torch.equal(x, y) for x, y in zip(a.state_dict().values(),  # noqa: E731
+                                                                   b.state_dict().values()))
+    assert moved(first["teacher"], last["teacher"]) and moved(last["teacher"], last["student"])
