@@ -27,6 +27,7 @@ class ShowConfig:
     frames: int = 8
     seed: int = 0
     person: int | None = None     # 1-based person whose views are drawn (None: random by seed)
+    preset: str = "paper"         # whose pipeline (view lengths, augmentations) --views draws
 
 
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -48,6 +49,25 @@ def class_name(data_dir: Path, label: int) -> str:
     except (OSError, ValueError):
         names = []
     return f"A{label + 1:03d} {names[label]}" if 0 <= label < len(names) else f"class {label}"
+
+
+def preset_pipeline(preset: str):
+    """The PipelineConfig that `slim-train pretrain --preset PRESET` trains with (view
+    lengths and counts, augmentation ranges, masking). Exits 2 (error + hint) on an
+    unknown preset name."""
+    from slim.train.config import PRESETS, resolve
+    if preset not in PRESETS:
+        fail(f"unknown preset {preset!r}",
+             f"choose one of {', '.join(PRESETS)} (the presets of `slim-train pretrain --preset`)")
+    return resolve(preset).pipeline
+
+
+def views_summary(preset: str) -> str:
+    """"views of preset P: global G f, locals L1/L2 f": the view lengths (frames) that
+    --views draws for `preset` (exits 2 on an unknown preset)."""
+    pc = preset_pipeline(preset)
+    return (f"views of preset {preset}: global {pc.global_len} f, locals "
+            f"{'/'.join(str(n) for n in pc.local_lens)} f")
 
 
 def _pyplot():
@@ -116,10 +136,9 @@ def render(cfg: ShowConfig) -> Path:
     note = ""
     p_drawn = 0
     if cfg.views:
-        from slim.pipeline.config import PipelineConfig
         from slim.pipeline.transform import pretrain_batch
 
-        pc = PipelineConfig()
+        pc = preset_pipeline(cfg.preset)
         rng = np.random.default_rng(cfg.seed)
         if cfg.person is not None:
             if not 1 <= cfg.person <= seq.shape[0] or cfg.person - 1 not in present:
@@ -133,6 +152,7 @@ def render(cfg: ShowConfig) -> Path:
             note = (f"; views of person {p + 1} of {seq.shape[0]}: pretraining takes one person per "
                     "sample, drawn at random each time (--person to choose)")
         p_drawn = p
+        note += f"; {views_summary(cfg.preset)}"
         out = pretrain_batch([joints[:, p:p + 1]], pc, rng, layout)
         for g in range(2):
             x, m = out["global"][0, g], out["global_mask"][0, g].reshape(-1, nj)
@@ -170,10 +190,13 @@ def render(cfg: ShowConfig) -> Path:
 @click.option("--person", default=None, type=click.IntRange(min=1),
               help="with --views on a two-person sample: whose views to draw (1 or 2; default: "
                    "drawn at random, as pretraining does)")
-def show(data_dir, sample_id, out, views, frames, seed, person):
+@click.option("--preset", default="paper", show_default=True,
+              help="with --views: draw the views of this `slim-train pretrain` preset's pipeline "
+                   "(view lengths, augmentation ranges, masking), e.g. cpu-real")
+def show(data_dir, sample_id, out, views, frames, seed, person, preset):
     """Draw sample SAMPLE_ID of the dataset in DATA_DIR (e.g. data/synthetic), titled with
     its class; with --views also the pretraining views (one person per sample)."""
-    cfg = ShowConfig(data_dir, sample_id, out, views, frames, seed, person)
+    cfg = ShowConfig(data_dir, sample_id, out, views, frames, seed, person, preset)
     path = render(cfg)
     added = "" if Path(out) == path else f" (--out {out} had no image suffix: .png added)"
-    console.print(f"wrote {path}{added}")
+    console.print(f"wrote {path}{added}" + (f"; {views_summary(preset)}" if views else ""))

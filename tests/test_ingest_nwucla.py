@@ -154,3 +154,42 @@ def test_short_sequences_become_sensible_views_and_masks(native):
     assert v.shape == (1, 64, 20, 3)
     np.testing.assert_allclose(v[0, 0], samples[1][0, 0], atol=1e-6)
     np.testing.assert_allclose(v[0, -1], samples[1][-1, 0], atol=1e-6)
+
+
+def test_show_views_draw_the_chosen_presets_pipeline_on_real_clips(native, tmp_path, monkeypatch):
+    """`slim-ingest show --views --preset P` draws the views P's pretraining makes (issue
+    13: the pictures of real clips must show cpu-real's 32-frame globals and 16/8-frame
+    locals, not the paper's 64/32/16/8); the default stays the paper's pipeline; a 1-frame
+    real clip draws too; an unknown preset is an error with a hint, not a traceback."""
+    pytest.importorskip("matplotlib")
+    import slim.pipeline.transform as transform
+    from slim.ingest.cmd_show import show
+    from slim.train.config import resolve
+
+    seen = []
+    real = transform.pretrain_batch
+
+    def spy(samples, cfg, rng, layout):
+        out = real(samples, cfg, rng, layout)
+        seen.append((cfg, out["global"].shape[2], [s["x"].shape[2] for s in out["locals"]]))
+        return out
+
+    monkeypatch.setattr(transform, "pretrain_batch", spy)
+    run = CliRunner()
+    for sid in ("a01_s01_e00_v01", "a02_s09_e04_v02"):  # 1-frame clip: its views repeat the pose
+        out = tmp_path / f"{sid}.png"
+        r = run.invoke(show, [str(native), sid, "--views", "--preset", "cpu-real", "--frames", "3",
+                              "--out", str(out)], terminal_width=300)
+        assert r.exit_code == 0, r.output
+        assert out.read_bytes()[:4] == b"\x89PNG"
+        assert "views of preset cpu-real: global 32 f, locals 16/8 f" in r.output
+        cfg, g, locs = seen[-1]
+        assert cfg == resolve("cpu-real").pipeline and (g, locs) == (32, [16, 8])
+    r = run.invoke(show, [str(native), "a01_s01_e00_v01", "--views", "--frames", "2",
+                          "--out", str(tmp_path / "paper.png")], terminal_width=300)
+    assert r.exit_code == 0, r.output
+    assert seen[-1][0] == resolve("paper").pipeline and seen[-1][1:] == (64, [32, 16, 8])
+    r = run.invoke(show, [str(native), "a01_s01_e00_v01", "--views", "--preset", "cpu-rael",
+                          "--out", str(tmp_path / "x.png")], terminal_width=300)
+    assert r.exit_code == 2 and "unknown preset 'cpu-rael'" in r.output and "cpu-real" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "x.png").exists()
