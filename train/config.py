@@ -123,9 +123,9 @@ PRESETS: dict[str, dict] = {
     },
     # Real recordings on 2 CPU cores (NW-UCLA: ~1,000 training sequences of median 31
     # frames): cpu-demo's model at views sized for short sequences (32-frame global
-    # views, 16- and 8-frame locals), 600 steps (about 19 epochs: validation k-NN was
-    # still rising at 900 steps, and 600 is what the 40-minute benchmark of 3 seeds
-    # affords). Issue 13's fixes for a small real set, each
+    # views, 16- and 8-frame locals), 600 steps (about 19 epochs: in a 900-step run
+    # validation k-NN rose until about step 500 and held, linear kept rising; 600 is what
+    # the 40-minute benchmark of 3 seeds affords). Issue 13's fixes for a small real set, each
     # chosen on validation made of the training views only (view 1 against view 2, never
     # view 3): joints relative to their frame's root (the trajectory otherwise dominates
     # every token and the random encoder sees little else), BatchNorm in the heads and
