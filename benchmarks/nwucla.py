@@ -94,7 +94,7 @@ SUPERVISED_LRS = (1e-3,)
 
 def run_seed(data: Path, card: dict, out: Path, preset: str, seed: int, steps: int | None,
              linear_epochs: int, view: str, log=print, supervised: bool = True,
-             supervised_lrs: tuple[float, ...] = SUPERVISED_LRS) -> dict:
+             supervised_lrs: tuple[float, ...] = SUPERVISED_LRS, pool: str = "cls+mean") -> dict:
     """Pretrain one seed, evaluate it next to random init of the same seed (random:SEED is
     exactly the run's starting point), and train the supervised bound from that same init.
     Returns the seed's figures (percent, seconds)."""
@@ -113,9 +113,9 @@ def run_seed(data: Path, card: dict, out: Path, preset: str, seed: int, steps: i
     t = time.perf_counter()
     res: dict = {}
     for label, enc in (("pretrained", "trained"), ("random", f"random:{seed}")):
-        r = api.retrieval(run_dir, data_dir=str(data), benchmark=BENCHMARK, ks=(1,), encoder=enc)
+        r = api.retrieval(run_dir, data_dir=str(data), benchmark=BENCHMARK, ks=(1,), encoder=enc, pool=pool)
         lin = api.linear(run_dir, data_dir=str(data), benchmark=BENCHMARK, encoder=enc,
-                         epochs=linear_epochs, select_on="val")
+                         epochs=linear_epochs, select_on="val", pool=pool)
         res[label] = {"retrieval_k1": r["metrics"]["top1"], "linear": lin["metrics"]["top1"],
                       "linear_val": lin["metrics"].get("val_top1"), "eval_len": r.get("eval_len")}
     timings["eval_s"] = time.perf_counter() - t
@@ -174,7 +174,7 @@ def summarise(per_seed: list[dict]) -> dict:
 
 def run(raw: Path, out: Path, preset: str = "cpu-demo", steps: int | None = None,
         linear_epochs: int = 100, workers: int = 2, log=print, view: str = "none",
-        seeds: tuple[int, ...] = (0,), supervised: str = "first") -> dict:
+        seeds: tuple[int, ...] = (0,), supervised: str = "first", pool: str = "cls+mean") -> dict:
     """Steps 1-4 of the module docstring for each seed; returns the figures (percent,
     seconds): the mean over seeds under the plain keys, `<key>_std` / `_min` / `_max`, and
     each seed's figures under "seeds". supervised: "first" (the bound is trained for the
@@ -190,7 +190,7 @@ def run(raw: Path, out: Path, preset: str = "cpu-demo", steps: int | None = None
     per_seed = []
     for seed in seeds:
         sup = supervised == "all" or (supervised == "first" and seed == seeds[0])
-        per_seed.append(run_seed(data, card, out, preset, seed, steps, linear_epochs, view, log, sup))
+        per_seed.append(run_seed(data, card, out, preset, seed, steps, linear_epochs, view, log, sup, pool=pool))
         log(json.dumps(per_seed[-1]))
     first = per_seed[0]
     figures = {
@@ -198,7 +198,8 @@ def run(raw: Path, out: Path, preset: str = "cpu-demo", steps: int | None = None
         "train_samples": card["benchmarks"][BENCHMARK]["train"],
         "test_samples": card["benchmarks"][BENCHMARK]["test"],
         "preset": preset, "view": view, "pretrain_steps": first["pretrain_steps"],
-        "global_batch": first["global_batch"], "eval_len": first["eval_len"], "short_run": steps is not None,
+        "global_batch": first["global_batch"], "eval_len": first["eval_len"], "pool": pool,
+        "short_run": steps is not None,
         "seeds": per_seed, "n_seeds": len(per_seed),
         **summarise(per_seed),
         "supervised_epochs": first.get("supervised_epochs"), "supervised_lr": first.get("supervised_lr"),
@@ -233,7 +234,8 @@ def table_markdown(f: dict) -> str:
         f"NW-UCLA {f['benchmark']} ({f['train_samples']} train / {f['test_samples']} test, layout {f['layout']}), "
         f"preset {f['preset']}" + (f", ingest --view {f['view']}" if f.get('view', 'none') != 'none' else '')
         + f", {f['pretrain_steps']} pretraining steps x batch {f['global_batch']}"
-        + (f", evaluated at {f['eval_len']} frames" if f.get("eval_len") else "") + f"{seeds}{note}",
+        + (f", evaluated at {f['eval_len']} frames" if f.get("eval_len") else "")
+        + (f", features {f['pool']}" if f.get("pool") else "") + f"{seeds}{note}",
         "",
         "| encoder | retrieval k=1 (%) | linear (%) |",
         "|---|---:|---:|",
@@ -268,6 +270,9 @@ def main(argv: list[str]) -> None:
                          "supervised bound per seed; figures are mean ± standard deviation")
     ap.add_argument("--supervised", default="first", choices=("first", "all", "none"),
                     help="train the supervised bound for the first seed only (default), every seed, or not")
+    ap.add_argument("--pool", default="cls+mean", choices=("cls", "mean", "cls+mean"),
+                    help="frozen features for retrieval and linear, the same for the random encoder "
+                         "(slim-eval --pool; cpu-real: cls, chosen on validation, README issue 13)")
     ap.add_argument("--results", type=Path, default=results_path())
     args = ap.parse_args(argv)
     raw = args.nwucla or default_raw()
@@ -284,7 +289,7 @@ def main(argv: list[str]) -> None:
               file=sys.stderr)
         raise SystemExit(2)
     figures = run(raw, args.out, args.preset, args.steps, args.linear_epochs, view=args.view, seeds=seeds,
-                  supervised=args.supervised)
+                  supervised=args.supervised, pool=args.pool)
     record("nwucla", figures, args.results)
     md = table_markdown(figures)
     path = args.results.parent / "nwucla.md"

@@ -31,15 +31,16 @@ def training_views(data: Path, index: np.ndarray) -> np.ndarray:
     return np.asarray([of[int(i)] for i in index])
 
 
-def validation_scores(encoder, data: Path, out_len: int, column: str = "xview_train") -> dict:
+def validation_scores(encoder, data: Path, out_len: int, column: str = "xview_train",
+                      pool: str = "cls+mean") -> dict:
     """{"val_knn", "val_linear"} (percent) of `encoder` (slim Encoder) on the training views
-    of NW-UCLA X-View, features pooled cls+mean at `out_len` frames (its trained global
-    length). Never reads the test split."""
+    of NW-UCLA X-View, features pooled `pool` (slim.model.encoder.POOLS) at `out_len`
+    frames (its trained global length). Never reads the test split."""
     from slim.eval.features import extract_features
     from slim.eval.knn import knn_accuracy
     from slim.eval.probe import train_probe
 
-    f = extract_features(encoder, data, column, out_len=out_len, progress=False)
+    f = extract_features(encoder, data, column, pool=pool, out_len=out_len, progress=False)
     view = training_views(data, f.index)
     a, b = torch.from_numpy(view == VIEWS[0]), torch.from_numpy(view == VIEWS[1])
     knn = (knn_accuracy(f.x[a], f.y[a], f.x[b], f.y[b], (1,))[1]

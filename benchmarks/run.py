@@ -8,8 +8,8 @@ import sys
 
 STAGES = ("ingest", "pipeline", "model", "train", "eval", "deploy")
 #: Longer studies, run only when named: `make bench ONLY=ablations`, `ONLY=nwucla`,
-#: `ONLY=loader`, `ONLY=shards`, `ONLY=gpu` (= make bench-gpu).
-EXTRA = ("ablations", "nwucla", "loader", "gpu", "shards")
+#: `ONLY=realcurve`, `ONLY=loader`, `ONLY=shards`, `ONLY=gpu` (= make bench-gpu).
+EXTRA = ("ablations", "nwucla", "realcurve", "loader", "gpu", "shards")
 
 
 def main(argv=None) -> int:
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     for stage in ([args.only] if args.only else STAGES):
         mod = importlib.import_module(f"benchmarks.{stage}")
         try:
-            extra = (["--nwucla", args.nwucla] if stage == "nwucla" and args.nwucla else [])
+            extra = (["--nwucla", args.nwucla] if stage in ("nwucla", "realcurve") and args.nwucla else [])
             mod.main(extra + (rest if args.only else []))
         except Exception as exc:  # report every stage, then fail
             print(f"benchmark {stage} failed: {exc!r}", file=sys.stderr)

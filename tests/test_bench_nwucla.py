@@ -6,6 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
+
 from benchmarks import nwucla  # noqa: E402
 
 
@@ -58,3 +60,84 @@ def test_table_names_the_view_normalisation_when_used():
          "supervised_s": 131, "total_s": 597}
     assert "ingest --view full" in nwucla.table_markdown(f)
     assert "--view" not in nwucla.table_markdown({**f, "view": "none"})
+
+
+def test_table_names_the_pooled_features():
+    """The pooling (--pool) is the same for both encoders and the table says which."""
+    f = {"benchmark": "xview", "train_samples": 1020, "test_samples": 464, "layout": "kinect_v1_20",
+         "preset": "cpu-real", "view": "full", "pretrain_steps": 600, "global_batch": 32, "pool": "cls",
+         "short_run": False, "random_retrieval_k1": 53.0, "random_linear": 63.8,
+         "pretrained_retrieval_k1": 56.0, "pretrained_linear": 60.3, "ingest_s": 6, "pretrain_s": 414,
+         "eval_s": 46, "supervised_s": 131, "total_s": 597}
+    assert ", features cls" in nwucla.table_markdown(f)
+    assert "features" not in nwucla.table_markdown({k: v for k, v in f.items() if k != "pool"})
+
+
+def test_curve_table_orders_steps_and_lists_every_pooling():
+    from benchmarks.realcurve import curve_table
+    pt = {"cls+mean.val_knn": 40.0, "cls+mean.val_linear": 60.0, "cls.val_knn": 38.0, "cls.val_linear": 55.0}
+    curve = {"run": "r", "steps": 200, "seed": 0, "pools": ["cls", "cls+mean"],
+             "points": {"200:teacher": {k: v + 10 for k, v in pt.items()}, "0:random": pt,
+                        "100:teacher": {k: v + 5 for k, v in pt.items()}}}
+    rows = [r for r in curve_table(curve).splitlines() if r.startswith("| ") and r[2].isdigit()]
+    assert [r.split(" | ")[0] for r in rows] == ["| 0", "| 100", "| 200"]
+    assert rows[0] == "| 0 | random | 38.0 | 55.0 | 40.0 | 60.0 |"
+    assert rows[2] == "| 200 | teacher | 48.0 | 65.0 | 50.0 | 70.0 |"
+
+
+def test_both_encoders_are_pooled_alike(tmp_path, monkeypatch):
+    """--pool reaches retrieval and linear of the pretrained and the random encoder alike."""
+    from slim.eval import api
+    from slim.train.config import resolve, to_toml
+
+    calls = []
+
+    def fake_pretrain(data, run, preset, sets, log):
+        run.mkdir(parents=True)
+        (run / "run.json").write_text('{"total_steps": 600}')
+        (run / "config.toml").write_text(to_toml(resolve("cpu-real")))
+
+    def fake(kind):
+        def call(run, **kw):
+            calls.append((kind, kw["encoder"], kw["pool"]))
+            return {"metrics": {"top1": 50.0, "val_top1": 40.0}, "eval_len": 32}
+        return call
+
+    monkeypatch.setattr(nwucla, "_pretrain", fake_pretrain)
+    monkeypatch.setattr(api, "retrieval", fake("retrieval"))
+    monkeypatch.setattr(api, "linear", fake("linear"))
+    f = nwucla.run_seed(tmp_path, {}, tmp_path, "cpu-real", 1, None, 10, "full", log=lambda s: None,
+                        supervised=False, pool="cls")
+    assert sorted(calls) == [("linear", "random:1", "cls"), ("linear", "trained", "cls"),
+                             ("retrieval", "random:1", "cls"), ("retrieval", "trained", "cls")]
+    assert f["margin_linear"] == 0.0 and f["pretrain_steps"] == 600
+
+
+def test_curve_reads_teacher_and_student_of_every_kept_checkpoint(tmp_path):
+    """benchmarks/realcurve.py scores each checkpoint's teacher: the same weights the run
+    exports as encoder.pt at that step; the student is the other encoder of the pair."""
+    from rich.console import Console
+    from test_train_helpers import fake_source
+
+    from benchmarks.realcurve import checkpoint_encoders
+    from slim.model.io import load_encoder
+    from slim.train import config as C
+    from slim.train.checkpoint import export_encoder, list_checkpoints
+    from slim.train.configtools import parse_set
+    from slim.train.trainer import pretrain
+
+    cfg = C.resolve("cpu-smoke", cli_overrides=parse_set(
+        ["schedule.epochs=2", "schedule.epoch_steps=2", "run.threads=1", "checkpoint.every_steps=2",
+         "checkpoint.keep_last=5"]))
+    run = tmp_path / "run"
+    pretrain(cfg, data_dir=tmp_path, benchmark="xsub", run_dir=run, batch_source=fake_source(),
+             console=Console(quiet=True))
+    steps = [s for s, _ in list_checkpoints(run)]
+    assert steps == [2, 4]
+    first, last = (checkpoint_encoders(p) for _, p in list_checkpoints(run))
+    exported, _ = load_encoder(export_encoder(run))
+    for k, v in exported.state_dict().items():
+        assert torch.equal(last["teacher"].state_dict()[k], v), k
+    moved = lambda a, b: any(not torch.equal(x, y) for x, y in zip(a.state_dict().values(),  # noqa: E731
+                                                                   b.state_dict().values()))
+    assert moved(first["teacher"], last["teacher"]) and moved(last["teacher"], last["student"])
