@@ -68,13 +68,10 @@ def _draw_runs(grid_t: np.ndarray, budget: np.ndarray, a_min: np.ndarray, a_max:
     u = rng.random((5, k))
     sizes = table.group_sizes
     g = np.minimum((u[0] * len(sizes)).astype(np.int64), len(sizes) - 1)
-    p_max = np.minimum(budget, a_max)
     size = sizes[g]
-    # The run is at most P_max joints wide (at least 1): on a one-patch grid (8-frame
-    # local views) a whole 5-6 joint group would otherwise overshoot the target and can
-    # mask every token (1.1 % of masked 8-frame NW-UCLA views; issue 13).
-    w = (u[1] * np.minimum(size, np.maximum(np.floor(p_max), 1))).astype(np.int64) + 1
+    w = (u[1] * size).astype(np.int64) + 1
     s = (u[2] * (size - w + 1)).astype(np.int64)
+    p_max = np.minimum(budget, a_max)
     # U(A_min, P_max); when fewer than A_min tokens are left the draw is P_max itself.
     area = np.where(p_max > a_min, a_min + u[3] * (p_max - a_min), p_max)
     h = np.clip(np.rint(area / w), 1, grid_t).astype(np.int64)
@@ -105,10 +102,7 @@ def tube_masks(grid_t, ratio: tuple[float, float], a_min, a_max_frac: float,
     grid_t: int [k] temporal patches per grid; a_min: float or [k] minimum tube area.
     Target N_mask = round(U[ratio] * N) per grid (N = grid_t * V), A_max = a_max_frac * N.
     Returns bool [k, max(grid_t), V]: rows at or beyond a grid's grid_t are False; each
-    grid has at least N_mask masked tokens and overshoots by at most half a tube width
-    (a tube is never wider than the P_max = min(N_mask - C, A_max) tokens of Algorithm 1
-    step 4, and h = round(A / w) adds at most w / 2; on a one-patch grid none at all), so
-    the paper's 50-90 % range cannot mask a whole short grid.
+    grid has at least N_mask masked tokens and overshoots by less than one tube width.
     Tubes are contiguous runs of `layout`'s groups; v, when given, must be its joint
     count (ValueError otherwise).
     """
