@@ -28,7 +28,7 @@ help:
 	@echo "make test            install and run the test suite (slow checks: make test-slow)"
 	@echo "make ingest DATASET=ntu60|ntu120|pku2|nwucla|synthetic [RAW=dir|zip] [OUT=data] [LAYOUT=ntu25]"
 	@echo "make ingest DATASET=ntu60|ntu120 FROM=pyskl|ctrgcn|stgcn RAW=file [NAMES=skes_available_name.txt]"
-	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|deploy|ablations|nwucla|realcurve|loader|shards] [NWUCLA=path] [BENCH_ARGS='--steps 30'] [PUBLISH=1]"
+	@echo "make bench [ONLY=ingest|pipeline|model|train|eval|deploy|ablations|nwucla|realcurve|loader|shards|mfm_chunk] [NWUCLA=path] [BENCH_ARGS='--steps 30'] [PUBLISH=1]"
 	@echo "                     (figures -> untracked bench/local.json; PUBLISH=1: the README's bench/results.json)"
 	@echo "make bench-gpu       the paper recipe on one GPU: eager, compiled, DDP, projected wall time [BENCH_ARGS=...]"
 

@@ -8,8 +8,8 @@ import sys
 
 STAGES = ("ingest", "pipeline", "model", "train", "eval", "deploy")
 #: Longer studies, run only when named: `make bench ONLY=ablations`, `ONLY=nwucla`,
-#: `ONLY=realcurve`, `ONLY=loader`, `ONLY=shards`, `ONLY=gpu` (= make bench-gpu).
-EXTRA = ("ablations", "nwucla", "realcurve", "loader", "gpu", "shards")
+#: `ONLY=realcurve`, `ONLY=loader`, `ONLY=shards`, `ONLY=mfm_chunk`, `ONLY=gpu` (= make bench-gpu).
+EXTRA = ("ablations", "nwucla", "realcurve", "loader", "gpu", "shards", "mfm_chunk")
 
 
 def main(argv=None) -> int:
