@@ -52,7 +52,9 @@ def pretrain_sets(preset: str, steps: int | None) -> list[str]:
     return [f"schedule.epoch_steps={max(1, math.ceil(steps / epochs))}"]
 
 
-def _pretrain(data: Path, run: Path, preset: str, sets: list[str], log) -> None:
+def run_pretraining(data: Path, run: Path, preset: str, sets: list[str], log=print) -> None:
+    """Run (or resume) `slim-train pretrain --benchmark xview --preset PRESET --set S...`
+    into `run` as a subprocess; RuntimeError when it fails (re-running resumes it)."""
     cmd = [sys.executable, "-m", "slim.train.cli", "pretrain", "--data", str(data), "--benchmark", BENCHMARK,
            "--preset", preset, "--out", str(run)]
     for s in sets:
@@ -105,7 +107,7 @@ def run_seed(data: Path, card: dict, out: Path, preset: str, seed: int, steps: i
     t = time.perf_counter()
     name = f"nwucla-{preset}" + ("" if view == "none" else f"-view-{view}") + ("" if seed == 0 else f"-seed{seed}")
     run_dir = out / "runs" / (name if steps is None else f"{name}-{steps}steps")
-    _pretrain(data, run_dir, preset, pretrain_sets(preset, steps) + [f"run.seed={seed}"], log)
+    run_pretraining(data, run_dir, preset, pretrain_sets(preset, steps) + [f"run.seed={seed}"], log)
     info = json.loads((run_dir / "run.json").read_text())
     cfg = from_toml_text((run_dir / "config.toml").read_text())
     timings["pretrain_s"] = time.perf_counter() - t

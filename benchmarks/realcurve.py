@@ -20,23 +20,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 
 def pretrain(data: Path, run: Path, steps: int, every: int, seed: int, sets: list[str]) -> None:
     """Run (or resume) `slim-train pretrain --preset cpu-real` with every checkpoint kept."""
-    from benchmarks.nwucla import pretrain_sets
+    from benchmarks.nwucla import pretrain_sets, run_pretraining
     keep = steps // every + 2
-    cmd = [sys.executable, "-m", "slim.train.cli", "pretrain", "--data", str(data), "--benchmark", "xview",
-           "--preset", "cpu-real", "--out", str(run), "--set", f"run.seed={seed}",
-           "--set", f"checkpoint.every_steps={every}", "--set", f"checkpoint.keep_last={keep}"]
-    for s in pretrain_sets("cpu-real", steps) + list(sets):
-        cmd += ["--set", s]
-    proc = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        raise RuntimeError(f"pretraining {run} failed (exit {proc.returncode}); re-run to resume it")
+    run_pretraining(data, run, "cpu-real",
+                    [f"run.seed={seed}", f"checkpoint.every_steps={every}", f"checkpoint.keep_last={keep}"]
+                    + pretrain_sets("cpu-real", steps) + list(sets), log=lambda _: None)
 
 
 def checkpoint_encoders(path: Path):

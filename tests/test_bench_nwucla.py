@@ -103,7 +103,7 @@ def test_both_encoders_are_pooled_alike(tmp_path, monkeypatch):
             return {"metrics": {"top1": 50.0, "val_top1": 40.0}, "eval_len": 32}
         return call
 
-    monkeypatch.setattr(nwucla, "_pretrain", fake_pretrain)
+    monkeypatch.setattr(nwucla, "run_pretraining", fake_pretrain)
     monkeypatch.setattr(api, "retrieval", fake("retrieval"))
     monkeypatch.setattr(api, "linear", fake("linear"))
     f = nwucla.run_seed(tmp_path, {}, tmp_path, "cpu-real", 1, None, 10, "full", log=lambda s: None,
