@@ -157,14 +157,6 @@ def test_batchnorm_head_step_stays_one_graph(one_thread):
                for p, q in zip(models[0].heads.parameters(), split.heads.parameters()))
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread for a test of many tiny ops (two threads spin-wait on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _step_shapes(model, batch, chunk):
     """The shapes of every tensor an op makes in model.forward_backward (forward and

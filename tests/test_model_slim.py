@@ -100,14 +100,6 @@ def test_param_groups_spec():
                                                                "heads.mfm.last_layer.weight"]
 
 
-@pytest.fixture
-def one_thread():
-    # tiny matmuls: threads only add synchronisation, and cost a lot on a busy machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_tiny_training_lowers_loss_without_collapse(one_thread):
     torch.manual_seed(0)

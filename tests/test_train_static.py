@@ -31,13 +31,6 @@ from slim.train.configtools import parse_set
 from slim.train.trainer import TrainingError, pretrain
 
 
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _model(seed=0):
     return SLiM(SLiMConfig.tiny(), generator=torch.Generator().manual_seed(seed))
