@@ -14,6 +14,12 @@ cross-view (train views 1 and 2, test view 3), on a 2-core CPU.
    samples seen: steps x global batch, at the same batch size), its epoch chosen on the
    same kind of validation part.
 
+Seeds run on `--jobs` lanes at once (default: one per CPU core, at most one per seed),
+each pretraining with `run.threads = cores // jobs`: this encoder is small enough that two
+1-thread processes do nearly twice the work of one 2-thread process. The supervised
+bound takes the lane that frees up after the last pretraining starts; evaluation runs
+afterwards with all cores.
+
 Figures go to bench/results.json under `nwucla` and a Markdown table to
 bench/nwucla.md. `--steps N` shortens pretraining (and with it the supervised budget) to
 check the harness quickly; such a run says so in its figures.
@@ -26,7 +32,9 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,25 +102,60 @@ def views_per_sample(cfg) -> float:
 SUPERVISED_LRS = (1e-3,)
 
 
-def run_seed(data: Path, card: dict, out: Path, preset: str, seed: int, steps: int | None,
-             linear_epochs: int, view: str, log=print, supervised: bool = True,
-             supervised_lrs: tuple[float, ...] = SUPERVISED_LRS, pool: str = "cls+mean") -> dict:
-    """Pretrain one seed, evaluate it next to random init of the same seed (random:SEED is
-    exactly the run's starting point), and train the supervised bound from that same init.
-    Returns the seed's figures (percent, seconds)."""
+def run_name(preset: str, view: str, seed: int, steps: int | None) -> str:
+    """The run folder name of one seed under <out>/runs."""
+    name = f"nwucla-{preset}" + ("" if view == "none" else f"-view-{view}") + ("" if seed == 0 else f"-seed{seed}")
+    return name if steps is None else f"{name}-{steps}steps"
+
+
+def pretrain_seed(data: Path, run_dir: Path, preset: str, seed: int, steps: int | None, threads: int,
+                  log=print) -> float:
+    """Pretrain (or resume) one seed into `run_dir` with `threads` torch threads (0 = torch's
+    default); returns the wall seconds it took."""
+    t = time.perf_counter()
+    sets = pretrain_sets(preset, steps) + [f"run.seed={seed}"] + ([f"run.threads={threads}"] if threads else [])
+    run_pretraining(data, run_dir, preset, sets, log)
+    return time.perf_counter() - t
+
+
+def supervised_bound(data: Path, card: dict, run_dir: Path, seed: int,
+                     supervised_lrs: tuple[float, ...] = SUPERVISED_LRS) -> dict:
+    """Train the supervised bound from the seed's random init (step 4 of the module
+    docstring) with the budget of the pretraining run in `run_dir`; its figures."""
     from slim.eval import api
     from slim.train.config import from_toml_text
 
-    timings = {}
     t = time.perf_counter()
-    name = f"nwucla-{preset}" + ("" if view == "none" else f"-view-{view}") + ("" if seed == 0 else f"-seed{seed}")
-    run_dir = out / "runs" / (name if steps is None else f"{name}-{steps}steps")
-    run_pretraining(data, run_dir, preset, pretrain_sets(preset, steps) + [f"run.seed={seed}"], log)
     info = json.loads((run_dir / "run.json").read_text())
     cfg = from_toml_text((run_dir / "config.toml").read_text())
-    timings["pretrain_s"] = time.perf_counter() - t
+    n_train = card["benchmarks"][BENCHMARK]["train"]
+    fit = n_train - round(0.1 * n_train)  # FinetuneConfig.val_fraction = 0.1 is carved off
+    epochs = supervised_budget_epochs(int(info["total_steps"]), cfg.data.global_batch, fit, views_per_sample(cfg))
+    best = None
+    for lr in supervised_lrs:
+        sup = api.finetune(run_dir, data_dir=str(data), benchmark=BENCHMARK, encoder=f"random:{seed}",
+                           seed=seed, epochs=epochs, batch_size=cfg.data.global_batch, lr=lr,
+                           warmup_epochs=min(5, max(epochs // 10, 0)), drop_path=0.1,
+                           select_on="val", device="cpu", progress=False)
+        m = sup["metrics"]
+        if best is None or m.get("val_top1", 0) > best[1].get("val_top1", 0):
+            best = (lr, m)
+    lr, m = best
+    return {"supervised_top1": m["top1"], "supervised_val_top1": m.get("val_top1"),
+            "supervised_epochs": epochs, "supervised_best_epoch": m.get("epoch"), "supervised_lr": lr,
+            "supervised_s": round(time.perf_counter() - t, 1)}
+
+
+def evaluate_seed(data: Path, out: Path, run_dir: Path, seed: int, linear_epochs: int,
+                  pool: str = "cls+mean") -> dict:
+    """Retrieval k=1 and the linear probe of the pretrained run and of random init of the
+    same seed (random:SEED is exactly the run's starting point); the seed's figures."""
+    from slim.eval import api
+    from slim.train.config import from_toml_text
 
     t = time.perf_counter()
+    info = json.loads((run_dir / "run.json").read_text())
+    cfg = from_toml_text((run_dir / "config.toml").read_text())
     res: dict = {}
     for label, enc in (("pretrained", "trained"), ("random", f"random:{seed}")):
         r = api.retrieval(run_dir, data_dir=str(data), benchmark=BENCHMARK, ks=(1,), encoder=enc, pool=pool)
@@ -120,8 +163,6 @@ def run_seed(data: Path, card: dict, out: Path, preset: str, seed: int, steps: i
                          epochs=linear_epochs, select_on="val", pool=pool)
         res[label] = {"retrieval_k1": r["metrics"]["top1"], "linear": lin["metrics"]["top1"],
                       "linear_val": lin["metrics"].get("val_top1"), "eval_len": r.get("eval_len")}
-    timings["eval_s"] = time.perf_counter() - t
-
     f = {"seed": seed, "pretrain_steps": int(info["total_steps"]), "global_batch": cfg.data.global_batch,
          "eval_len": res["pretrained"]["eval_len"],
          "pretrained_retrieval_k1": res["pretrained"]["retrieval_k1"],
@@ -129,29 +170,15 @@ def run_seed(data: Path, card: dict, out: Path, preset: str, seed: int, steps: i
          "pretrained_linear": res["pretrained"]["linear"], "random_linear": res["random"]["linear"],
          "pretrained_linear_val": res["pretrained"]["linear_val"], "random_linear_val": res["random"]["linear_val"],
          "run": f"{run_dir.relative_to(out)} (under --out)" if run_dir.is_relative_to(out) else str(run_dir)}
-    if supervised:
-        t = time.perf_counter()
-        n_train = card["benchmarks"][BENCHMARK]["train"]
-        fit = n_train - round(0.1 * n_train)  # FinetuneConfig.val_fraction = 0.1 is carved off
-        epochs = supervised_budget_epochs(int(info["total_steps"]), cfg.data.global_batch, fit,
-                                          views_per_sample(cfg))
-        best = None
-        for lr in supervised_lrs:
-            sup = api.finetune(run_dir, data_dir=str(data), benchmark=BENCHMARK, encoder=f"random:{seed}",
-                               seed=seed, epochs=epochs, batch_size=cfg.data.global_batch, lr=lr,
-                               warmup_epochs=min(5, max(epochs // 10, 0)), drop_path=0.1,
-                               select_on="val", device="cpu", progress=False)
-            m = sup["metrics"]
-            if best is None or m.get("val_top1", 0) > best[1].get("val_top1", 0):
-                best = (lr, m)
-        lr, m = best
-        f.update({"supervised_top1": m["top1"], "supervised_val_top1": m.get("val_top1"),
-                  "supervised_epochs": epochs, "supervised_best_epoch": m.get("epoch"), "supervised_lr": lr})
-        timings["supervised_s"] = time.perf_counter() - t
     f["margin_retrieval_k1"] = round(f["pretrained_retrieval_k1"] - f["random_retrieval_k1"], 2)
     f["margin_linear"] = round(f["pretrained_linear"] - f["random_linear"], 2)
-    f.update({k: round(v, 1) for k, v in timings.items()})
+    f["eval_s"] = round(time.perf_counter() - t, 1)
     return f
+
+
+def default_jobs(n_seeds: int) -> int:
+    """One lane per CPU core, at most one per seed."""
+    return max(1, min(n_seeds, os.cpu_count() or 1))
 
 
 #: Figures averaged over seeds (mean, sample standard deviation, min, max).
@@ -176,11 +203,15 @@ def summarise(per_seed: list[dict]) -> dict:
 
 def run(raw: Path, out: Path, preset: str = "cpu-demo", steps: int | None = None,
         linear_epochs: int = 100, workers: int = 2, log=print, view: str = "none",
-        seeds: tuple[int, ...] = (0,), supervised: str = "first", pool: str = "cls+mean") -> dict:
+        seeds: tuple[int, ...] = (0,), supervised: str = "first", pool: str = "cls+mean",
+        jobs: int | None = None) -> dict:
     """Steps 1-4 of the module docstring for each seed; returns the figures (percent,
     seconds): the mean over seeds under the plain keys, `<key>_std` / `_min` / `_max`, and
     each seed's figures under "seeds". supervised: "first" (the bound is trained for the
-    first seed only: it is the costliest part), "all" or "none"."""
+    first seed only: it is the costliest part), "all" or "none". jobs: lanes run at once
+    (None: default_jobs); each pretraining gets cores // jobs torch threads, the
+    evaluation all of them."""
+    import torch
     from slim.ingest.run import ingest
 
     t0 = time.perf_counter()
@@ -189,11 +220,49 @@ def run(raw: Path, out: Path, preset: str = "cpu-demo", steps: int | None = None
                   workers=workers, progress=False, view=view)
     card = json.loads((data / "card.json").read_text())
     ingest_s = time.perf_counter() - t0
+    jobs = jobs or default_jobs(len(seeds))
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // jobs) if jobs > 1 else 0
+    runs = {seed: out / "runs" / run_name(preset, view, seed, steps) for seed in seeds}
+    sup_seeds = [s for s in seeds if supervised == "all" or (supervised == "first" and s == seeds[0])]
+
+    # Lanes: every pretraining first (FIFO), then the supervised bounds, each after its own seed's run.
+    t1 = time.perf_counter()
+    threads_before = torch.get_num_threads()
+    lock = threading.Lock()
+
+    def say(msg: str) -> None:
+        with lock:
+            log(msg)
+
+    pretrain_s: dict[int, float] = {}
+    sup: dict[int, dict] = {}
+    if threads:
+        torch.set_num_threads(threads)  # the in-process supervised bound shares the lanes
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as lanes:
+            pre = {seed: lanes.submit(pretrain_seed, data, runs[seed], preset, seed, steps, threads, say)
+                   for seed in seeds}
+
+            def bound(seed: int) -> dict:
+                pretrain_s[seed] = pre[seed].result()
+                return supervised_bound(data, card, runs[seed], seed)
+            bounds = {seed: lanes.submit(bound, seed) for seed in sup_seeds}
+            for seed in seeds:
+                pretrain_s[seed] = pre[seed].result()
+            for seed in sup_seeds:
+                sup[seed] = bounds[seed].result()
+    finally:
+        torch.set_num_threads(threads_before)
+    lanes_s = time.perf_counter() - t1
+
     per_seed = []
     for seed in seeds:
-        sup = supervised == "all" or (supervised == "first" and seed == seeds[0])
-        per_seed.append(run_seed(data, card, out, preset, seed, steps, linear_epochs, view, log, sup, pool=pool))
-        log(json.dumps(per_seed[-1]))
+        f = evaluate_seed(data, out, runs[seed], seed, linear_epochs, pool)
+        f["pretrain_s"] = round(pretrain_s[seed], 1)
+        f.update(sup.get(seed, {}))
+        per_seed.append(f)
+        log(json.dumps(f))
     first = per_seed[0]
     figures = {
         "dataset": "nwucla", "benchmark": BENCHMARK, "layout": card["layout"],
@@ -206,7 +275,8 @@ def run(raw: Path, out: Path, preset: str = "cpu-demo", steps: int | None = None
         **summarise(per_seed),
         "supervised_epochs": first.get("supervised_epochs"), "supervised_lr": first.get("supervised_lr"),
         "supervised_seeds": [f["seed"] for f in per_seed if "supervised_top1" in f],
-        "ingest_s": round(ingest_s, 1),
+        "jobs": jobs, "threads_per_job": threads or torch.get_num_threads(), "cores": cores,
+        "ingest_s": round(ingest_s, 1), "lanes_s": round(lanes_s, 1),
         **{k: round(sum(f.get(k, 0.0) for f in per_seed), 1) for k in ("pretrain_s", "eval_s", "supervised_s")},
         "total_s": round(time.perf_counter() - t0, 1),
         "run": first["run"],
@@ -247,9 +317,13 @@ def table_markdown(f: dict) -> str:
         if "margin_retrieval_k1" in f else None,
         sup,
         "",
-        f"Time on this machine: ingest {f['ingest_s']:.0f} s, pretrain {f['pretrain_s']:.0f} s, "
-        f"evaluation {f['eval_s']:.0f} s, supervised {f.get('supervised_s', 0):.0f} s, "
-        f"total {f['total_s'] / 60:.1f} min.",
+        f"Time on this machine ({f.get('cores', '?')} cores): ingest {f['ingest_s']:.0f} s, "
+        + (f"pretraining and the supervised bound on {f['jobs']} lanes of {f['threads_per_job']} thread(s) "
+           f"{f['lanes_s']:.0f} s (pretraining {f['pretrain_s']:.0f} s and supervised "
+           f"{f.get('supervised_s', 0):.0f} s summed over lanes), "
+           if f.get("lanes_s") is not None else
+           f"pretrain {f['pretrain_s']:.0f} s, supervised {f.get('supervised_s', 0):.0f} s, ")
+        + f"evaluation {f['eval_s']:.0f} s, total {f['total_s'] / 60:.1f} min.",
         "",
     ]
     return "\n".join(r for r in rows if r is not None)
@@ -275,6 +349,9 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--pool", default="cls+mean", choices=("cls", "mean", "cls+mean"),
                     help="frozen features for retrieval and linear, the same for the random encoder "
                          "(slim-eval --pool; cpu-real: cls, chosen on validation, README issue 13)")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="seeds pretrained at once, each with cores // jobs threads (default: one per core, "
+                         "at most one per seed)")
     ap.add_argument("--results", type=Path, default=results_path())
     args = ap.parse_args(argv)
     raw = args.nwucla or default_raw()
@@ -291,7 +368,7 @@ def main(argv: list[str]) -> None:
               file=sys.stderr)
         raise SystemExit(2)
     figures = run(raw, args.out, args.preset, args.steps, args.linear_epochs, view=args.view, seeds=seeds,
-                  supervised=args.supervised, pool=args.pool)
+                  supervised=args.supervised, pool=args.pool, jobs=args.jobs)
     record("nwucla", figures, args.results)
     md = table_markdown(figures)
     path = args.results.parent / "nwucla.md"

@@ -1,6 +1,7 @@
 """The real-data benchmark's own rules (benchmarks/nwucla.py), without running it: the
 supervised budget equals pretraining's samples seen, a shortened run says so, and every
 figure stands next to its random-init baseline."""
+import json
 import sys
 from pathlib import Path
 
@@ -106,11 +107,70 @@ def test_both_encoders_are_pooled_alike(tmp_path, monkeypatch):
     monkeypatch.setattr(nwucla, "run_pretraining", fake_pretrain)
     monkeypatch.setattr(api, "retrieval", fake("retrieval"))
     monkeypatch.setattr(api, "linear", fake("linear"))
-    f = nwucla.run_seed(tmp_path, {}, tmp_path, "cpu-real", 1, None, 10, "full", log=lambda s: None,
-                        supervised=False, pool="cls")
+    run = tmp_path / "run"
+    nwucla.pretrain_seed(tmp_path, run, "cpu-real", 1, None, 1, log=lambda s: None)
+    f = nwucla.evaluate_seed(tmp_path, tmp_path, run, 1, 10, pool="cls")
     assert sorted(calls) == [("linear", "random:1", "cls"), ("linear", "trained", "cls"),
                              ("retrieval", "random:1", "cls"), ("retrieval", "trained", "cls")]
     assert f["margin_linear"] == 0.0 and f["pretrain_steps"] == 600
+
+
+def test_seeds_run_on_parallel_lanes(tmp_path, monkeypatch):
+    """--jobs 2 with 3 seeds: two pretrainings at once, each told to use cores // 2 threads;
+    the supervised bound (first seed only) starts after that seed's run has finished and
+    while the in-process torch thread count is the lane's; evaluation gets the threads back."""
+    import threading
+    import time
+
+    import slim.ingest.run as ingest_run
+    from slim.train.config import resolve, to_toml
+
+    lock, state = threading.Lock(), {"running": 0, "most": 0, "done": [], "sets": []}
+
+    def fake_ingest(dataset, raw, out, **kw):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "card.json").write_text(json.dumps(
+            {"layout": "kinect_v1_20", "benchmarks": {"xview": {"train": 1020, "test": 464}}}))
+        return out
+
+    def fake_pretrain(data, run, preset, sets, log):
+        with lock:
+            state["running"] += 1
+            state["most"] = max(state["most"], state["running"])
+            state["sets"].append(sets)
+        run.mkdir(parents=True)
+        (run / "run.json").write_text('{"total_steps": 600}')
+        (run / "config.toml").write_text(to_toml(resolve("cpu-real")))
+        time.sleep(0.2)
+        with lock:
+            state["running"] -= 1
+            state["done"].append(run.name)
+
+    def fake_bound(data, card, run_dir, seed, lrs=None):
+        assert run_dir.name in state["done"]
+        return {"supervised_top1": 70.0, "supervised_s": 1.0, "threads": torch.get_num_threads()}
+
+    def fake_eval(data, out, run_dir, seed, linear_epochs, pool):
+        return {"seed": seed, "pretrain_steps": 600, "global_batch": 32, "eval_len": 32,
+                "pretrained_retrieval_k1": 60.0 + seed, "random_retrieval_k1": 50.0,
+                "pretrained_linear": 70.0, "random_linear": 60.0, "margin_retrieval_k1": 10.0 + seed,
+                "margin_linear": 10.0, "eval_s": 1.0, "run": run_dir.name, "threads": torch.get_num_threads()}
+
+    monkeypatch.setattr(ingest_run, "ingest", fake_ingest)
+    monkeypatch.setattr(nwucla, "run_pretraining", fake_pretrain)
+    monkeypatch.setattr(nwucla, "supervised_bound", fake_bound)
+    monkeypatch.setattr(nwucla, "evaluate_seed", fake_eval)
+    monkeypatch.setattr(nwucla.os, "cpu_count", lambda: 2)
+    before = torch.get_num_threads()
+    f = nwucla.run(tmp_path / "raw", tmp_path, "cpu-real", seeds=(0, 1, 2), jobs=2, log=lambda s: None)
+    assert state["most"] == 2 and len(state["done"]) == 3
+    assert all("run.threads=1" in sets for sets in state["sets"])
+    assert [s["seed"] for s in f["seeds"]] == [0, 1, 2]
+    assert f["seeds"][0]["threads"] == 1 and "supervised_top1" not in f["seeds"][1]
+    assert f["seeds"][1]["threads"] == before == torch.get_num_threads()
+    assert f["margin_retrieval_k1"] == 11.0 and f["supervised_top1"] == 70.0
+    assert f["jobs"] == 2 and f["threads_per_job"] == 1 and f["lanes_s"] >= 0.4
+    assert "on 2 lanes of 1 thread(s)" in nwucla.table_markdown(f)
 
 
 def test_curve_reads_teacher_and_student_of_every_kept_checkpoint(tmp_path):

@@ -158,7 +158,7 @@ def test_cpu_real_preset_fits_short_sequences_and_leaves_the_paper_alone():
     assert all(n % real.model.encoder.patch_t == 0 for n in (32, 16, 8))
     # the demo's architecture, with root-relative input coordinates (issue 13)
     assert real.model.encoder == dataclasses.replace(demo.model.encoder, root_relative=True)
-    assert real.schedule.epochs * real.schedule.epoch_steps == 600
+    assert real.schedule.epochs * real.schedule.epoch_steps == 1200
     assert paper.pipeline.global_len == 64 and paper.pipeline.local_lens == (32, 16, 8)
     # the small-set fixes are the real preset's; the paper's and the demo's recipes keep
     # Sinkhorn-Knopp, plain heads and coordinates as ingested
