@@ -25,7 +25,17 @@ def work(sig):
     raise AssertionError("the signal did not interrupt")
 
 
+@pytest.fixture
+def interactive_sigint():
+    """Python's own Ctrl-C handler for the test: a shell starts background jobs (`make
+    test &`) with SIGINT ignored, and Python then leaves it ignored."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.usefixtures("interactive_sigint")
 def test_interrupted_command_says_what_is_kept_and_exits_128_plus_signal(sig, capsys):
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit) as e:
