@@ -48,7 +48,7 @@ def load_results(run_dir: Path) -> list[dict]:
         except json.JSONDecodeError as e:
             out.append({"error": f"{p}: {e}"})
             continue
-        if is_result(rec):
+        if is_result(rec) and "latest_of" not in rec:  # a latest-result copy repeats its file
             out.append({**rec, "file": p.name})
     return out
 

@@ -1,5 +1,5 @@
 """Result files (`<run>/eval/<protocol>_<dataset>_<benchmark>[_...].json`, one per
-setting), the append-only log `<run>/eval/results.jsonl` of every evaluation, and the
+setting, and `<run>/eval/<protocol>.json`, a copy of the newest of them), the append-only log `<run>/eval/results.jsonl` of every evaluation, and the
 table printed on screen. A result file says which protocol and which selection produced it, on which
 data, with which encoder (sha256) and code version, so a number is never orphaned."""
 from __future__ import annotations
@@ -114,11 +114,36 @@ def write_result(path: Path, *, protocol: str, selection: str, dataset: str, ben
     }
     if _main_process():  # under torchrun every rank holds the result; one writes it
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(_jsonable(record), indent=2) + "\n")
-        os.replace(tmp, path)
+        _write_json(path, _jsonable(record))
+        latest = latest_path(path.parent, protocol, variant, encoder)
+        if latest != path:
+            _write_json(latest, {**_jsonable(record), LATEST_KEY: path.name})
         append_log(path.parent / RESULTS_LOG, {**_jsonable(record), "file": path.name})
     return record
+
+
+#: Key of a latest-result copy naming the per-setting file it copies.
+LATEST_KEY = "latest_of"
+
+
+def latest_path(eval_dir: Path, protocol: str, variant: str = "", encoder: dict | None = None) -> Path:
+    """`<eval>/<protocol>[_<variant>][_<encoder tag>].json`, e.g. `eval/finetune.json`,
+    `eval/semi_10pct.json`, `eval/linear_random3.json`: a copy of the newest result of that
+    protocol and encoder in the folder, whatever its settings (named like the classifier
+    files, `eval/<protocol>.classifier.pt`), for scripts that want "the" result without
+    spelling out the settings. The copy carries `latest_of`: the per-setting file's name.
+    Every result stays in its per-setting file and in `eval/results.jsonl`."""
+    enc = encoder or {}
+    tag = encoder_tag(enc.get("label", "trained"), enc.get("path"), enc.get("run"), enc.get("sha256") or "")
+    name = "_".join([protocol] + ([variant] if variant else []) + ([tag] if tag else []))
+    return Path(eval_dir) / f"{name.replace('/', '-').replace(' ', '')}.json"
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    """Write `obj` as indented JSON to `path` atomically (tmp file + rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def append_log(log: Path, record: dict) -> None:

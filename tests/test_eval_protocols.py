@@ -195,6 +195,35 @@ def test_no_result_is_lost_and_report_shows_k_pool_selection(world, tmp_path):
     assert narrow.exit_code == 0 and max(len(x) for x in narrow.output.splitlines()) <= 80
 
 
+def test_latest_result_copy_per_protocol_and_encoder(world, tmp_path):
+    """`eval/<protocol>.json` holds the newest result of that protocol for the run's own
+    encoder (a baseline gets `<protocol>_random<SEED>.json`, so it never replaces it),
+    names the per-setting file it copies, and is not counted twice by a report that
+    reads the files."""
+    from slim.eval.report import load_results
+
+    root, data, run = world
+    a = api.retrieval(run, ks=(1,), device="cpu", pool="cls")
+    latest = json.loads((run / "eval" / "retrieval.json").read_text())
+    assert latest["latest_of"] == a["path"].rsplit("/", 1)[1] and latest["settings"]["pool"] == "cls"
+    b = api.retrieval(run, ks=(1, 10), device="cpu", pool="mean")
+    api.retrieval(run, ks=(1,), device="cpu", encoder="random:3")
+    latest = json.loads((run / "eval" / "retrieval.json").read_text())
+    per_setting = json.loads(open(b["path"]).read())
+    assert latest["latest_of"] == b["path"].rsplit("/", 1)[1]
+    assert {k: v for k, v in latest.items() if k != "latest_of"} == per_setting
+    base = json.loads((run / "eval" / "retrieval_random3.json").read_text())
+    assert base["encoder"]["label"] == "random:3"
+    # a folder read from its files (no results.jsonl): the copies are skipped
+    copy = tmp_path / "old"
+    shutil.copytree(run / "eval", copy / "eval")
+    (copy / "eval" / "results.jsonl").unlink()
+    files = [r["file"] for r in load_results(copy)]
+    assert files and "retrieval.json" not in files and "retrieval_random3.json" not in files
+    assert len(files) == len(set(files)) == len([p for p in (copy / "eval").glob("*.json")
+                                                 if "latest_of" not in json.loads(p.read_text())])
+
+
 def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
     (tmp_path / "notarun").mkdir()
     res = CliRunner().invoke(cli, ["report", str(tmp_path / "notarun")], terminal_width=300)
