@@ -25,6 +25,16 @@ PUBLISH_ENV = "SLIM_BENCH_PUBLISH"
 def results_path() -> Path:
     """Where `record` writes: LOCAL unless $SLIM_BENCH_PUBLISH=1 (benchmarks.run --publish)."""
     return RESULTS if os.environ.get(PUBLISH_ENV) == "1" else LOCAL
+
+
+def table_path(name: str, results: Path | None = None) -> Path:
+    """Where a benchmark's Markdown table goes: `bench/<name>.md` (tracked, quoted in the
+    README) beside the published results, else `<folder>/<name>.<results stem>.md`
+    (`bench/nwucla.local.md`, git-ignored), so a local run never rewrites a published table."""
+    results = Path(results) if results is not None else results_path()
+    return results.parent / (f"{name}.md" if results.resolve() == RESULTS.resolve() else f"{name}.{results.stem}.md")
+
+
 console = Console()
 
 

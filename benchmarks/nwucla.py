@@ -330,7 +330,7 @@ def table_markdown(f: dict) -> str:
 
 
 def main(argv: list[str]) -> None:
-    from benchmarks.common import record, results_path
+    from benchmarks.common import record, results_path, table_path
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nwucla", type=Path, default=None,
@@ -371,7 +371,7 @@ def main(argv: list[str]) -> None:
                   supervised=args.supervised, pool=args.pool, jobs=args.jobs)
     record("nwucla", figures, args.results)
     md = table_markdown(figures)
-    path = args.results.parent / "nwucla.md"
+    path = table_path("nwucla", args.results)
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(md)
     os.replace(tmp, path)

@@ -201,3 +201,38 @@ def test_curve_reads_teacher_and_student_of_every_kept_checkpoint(tmp_path):
     moved = lambda a, b: any(not torch.equal(x, y) for x, y in zip(a.state_dict().values(),  # noqa: E731
                                                                    b.state_dict().values()))
     assert moved(first["teacher"], last["teacher"]) and moved(last["teacher"], last["student"])
+
+
+def test_local_runs_never_rewrite_a_published_table(tmp_path, monkeypatch):
+    from benchmarks import common
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results.json")
+    assert common.table_path("nwucla", tmp_path / "results.json") == tmp_path / "nwucla.md"
+    assert common.table_path("nwucla", tmp_path / "local.json") == tmp_path / "nwucla.local.md"
+
+
+def test_real_ablations_pretrain_on_lanes(tmp_path, monkeypatch):
+    """--real variants pretrain two at a time on a 2-core machine, each with one thread and
+    its own switches on top of the shortened cpu-real schedule."""
+    import threading
+    import time
+
+    from benchmarks import ablations
+
+    lock, state = threading.Lock(), {"running": 0, "most": 0, "sets": {}}
+
+    def fake_pretrain(data, run, preset, sets, log):
+        with lock:
+            state["running"] += 1
+            state["most"] = max(state["most"], state["running"])
+            state["sets"][run.name] = sets
+        time.sleep(0.2)
+        with lock:
+            state["running"] -= 1
+
+    monkeypatch.setattr(nwucla, "run_pretraining", fake_pretrain)
+    monkeypatch.setattr(nwucla.os, "cpu_count", lambda: 2)
+    runs = ablations.pretrain_real_variants(tmp_path, tmp_path, ["cpu-real", "koleo_0.3", "lr_5e-4"], 150, 0)
+    assert state["most"] == 2 and set(runs) == {"cpu-real", "koleo_0.3", "lr_5e-4"}
+    sets = state["sets"]["koleo_0.3-150steps-seed0"]
+    assert "model.koleo_weight=0.3" in sets and "run.threads=1" in sets and "schedule.epoch_steps=10" in sets
+    assert not any(s.startswith("model.koleo") for s in state["sets"]["cpu-real-150steps-seed0"])
