@@ -66,9 +66,9 @@ def pretrain_real_variants(data: Path, out: Path, names: list[str], steps: int, 
     """Pretrain (or resume) each named REAL_VARIANTS entry from cpu-real shortened to
     `steps`, on `jobs` lanes at once (None: one per core, at most one per variant), each
     with cores // jobs torch threads; {name: run folder}. RuntimeError when one fails."""
-    from benchmarks.nwucla import default_jobs, pretrain_sets, run_pretraining
+    from benchmarks.nwucla import default_jobs, lane_threads, pretrain_sets, run_pretraining
     jobs = jobs or default_jobs(len(names))
-    threads = [f"run.threads={max(1, (os.cpu_count() or 1) // jobs)}"] if jobs > 1 else []
+    threads = [f"run.threads={lane_threads(jobs)}"] if jobs > 1 else []
     runs = {name: out / f"{name}-{steps}steps-seed{seed}" for name in names}
     with ThreadPoolExecutor(max_workers=jobs) as lanes:
         done = [lanes.submit(run_pretraining, data, runs[name], "cpu-real",

@@ -123,11 +123,9 @@ def supervised_bound(data: Path, card: dict, run_dir: Path, seed: int,
     """Train the supervised bound from the seed's random init (step 4 of the module
     docstring) with the budget of the pretraining run in `run_dir`; its figures."""
     from slim.eval import api
-    from slim.train.config import from_toml_text
 
     t = time.perf_counter()
-    info = json.loads((run_dir / "run.json").read_text())
-    cfg = from_toml_text((run_dir / "config.toml").read_text())
+    info, cfg = read_run(run_dir)
     n_train = card["benchmarks"][BENCHMARK]["train"]
     fit = n_train - round(0.1 * n_train)  # FinetuneConfig.val_fraction = 0.1 is carved off
     epochs = supervised_budget_epochs(int(info["total_steps"]), cfg.data.global_batch, fit, views_per_sample(cfg))
@@ -151,11 +149,9 @@ def evaluate_seed(data: Path, out: Path, run_dir: Path, seed: int, linear_epochs
     """Retrieval k=1 and the linear probe of the pretrained run and of random init of the
     same seed (random:SEED is exactly the run's starting point); the seed's figures."""
     from slim.eval import api
-    from slim.train.config import from_toml_text
 
     t = time.perf_counter()
-    info = json.loads((run_dir / "run.json").read_text())
-    cfg = from_toml_text((run_dir / "config.toml").read_text())
+    info, cfg = read_run(run_dir)
     res: dict = {}
     for label, enc in (("pretrained", "trained"), ("random", f"random:{seed}")):
         r = api.retrieval(run_dir, data_dir=str(data), benchmark=BENCHMARK, ks=(1,), encoder=enc, pool=pool)
@@ -176,9 +172,21 @@ def evaluate_seed(data: Path, out: Path, run_dir: Path, seed: int, linear_epochs
     return f
 
 
+def read_run(run_dir: Path) -> tuple[dict, object]:
+    """(run.json as a dict, the resolved config) of a pretraining run folder."""
+    from slim.train.config import from_toml_text
+    return (json.loads((run_dir / "run.json").read_text()),
+            from_toml_text((run_dir / "config.toml").read_text()))
+
+
 def default_jobs(n_seeds: int) -> int:
     """One lane per CPU core, at most one per seed."""
     return max(1, min(n_seeds, os.cpu_count() or 1))
+
+
+def lane_threads(jobs: int) -> int:
+    """torch threads per lane: cores // jobs, or 0 (torch's default) for a single lane."""
+    return max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
 
 
 #: Figures averaged over seeds (mean, sample standard deviation, min, max).
@@ -222,7 +230,7 @@ def run(raw: Path, out: Path, preset: str = "cpu-demo", steps: int | None = None
     ingest_s = time.perf_counter() - t0
     jobs = jobs or default_jobs(len(seeds))
     cores = os.cpu_count() or 1
-    threads = max(1, cores // jobs) if jobs > 1 else 0
+    threads = lane_threads(jobs)
     runs = {seed: out / "runs" / run_name(preset, view, seed, steps) for seed in seeds}
     sup_seeds = [s for s in seeds if supervised == "all" or (supervised == "first" and s == seeds[0])]
 
